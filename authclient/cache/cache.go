@@ -1,0 +1,84 @@
+package cache
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Cache stores byte values under string keys for a limited time.
+//
+// Get returns a copy of the value and whether it was found. Set stores a copy
+// of value for ttl; a ttl <= 0 means the value is already expired, so Set
+// removes the key instead of storing it (every entry has a lifetime, nothing
+// lingers in a shared Redis forever). Delete of an absent key does nothing.
+// Implementations are safe for concurrent use and never block longer than
+// their configured timeout.
+type Cache interface {
+	Get(ctx context.Context, key string) ([]byte, bool)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration)
+	Delete(ctx context.Context, key string)
+}
+
+// Namespace returns a view of c whose keys are prefixed with parts, for
+// example Namespace(c, "outpost", outpostUUID, "provider", "3").
+//
+// Parts and keys are escaped (':' and '%'), so the stored key is
+// unambiguous: different part lists, or different keys, never collide.
+// Namespace(Namespace(c, a), b) is the same as Namespace(c, a, b). Keys used on
+// c directly, without Namespace, are not escaped and are the caller's concern.
+func Namespace(c Cache, parts ...string) Cache {
+	if n, ok := c.(*namespaced); ok {
+		c = n.base
+		parts = append(append([]string(nil), n.parts...), parts...)
+	} else {
+		parts = append([]string(nil), parts...)
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(escapeKeyPart(p))
+		b.WriteByte(':')
+	}
+	return &namespaced{base: c, parts: parts, prefix: b.String()}
+}
+
+type namespaced struct {
+	base   Cache
+	parts  []string
+	prefix string
+}
+
+func (n *namespaced) key(k string) string { return n.prefix + escapeKeyPart(k) }
+
+func (n *namespaced) Get(ctx context.Context, key string) ([]byte, bool) {
+	return n.base.Get(ctx, n.key(key))
+}
+
+func (n *namespaced) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
+	n.base.Set(ctx, n.key(key), value, ttl)
+}
+
+func (n *namespaced) Delete(ctx context.Context, key string) {
+	n.base.Delete(ctx, n.key(key))
+}
+
+// escapeKeyPart makes ':' appear in a namespaced key only as the separator.
+// '%' is escaped too, otherwise "%3A" and ":" would encode the same.
+func escapeKeyPart(s string) string {
+	if !strings.ContainsAny(s, "%:") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '%':
+			b.WriteString("%25")
+		case ':':
+			b.WriteString("%3A")
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
