@@ -107,11 +107,11 @@ type FlowStageBinding struct {
 
 // Stage kinds, one per supported stage model.
 const (
-	StageIdentification        = "identification"        // authentik_stages_identification.identificationstage
-	StagePassword              = "password"              // authentik_stages_password.passwordstage
+	StageIdentification        = "identification"         // authentik_stages_identification.identificationstage
+	StagePassword              = "password"               // authentik_stages_password.passwordstage
 	StageAuthenticatorValidate = "authenticator_validate" // authentik_stages_authenticator_validate.authenticatorvalidatestage
-	StageUserLogin             = "user_login"            // authentik_stages_user_login.userloginstage
-	StageUserLogout            = "user_logout"           // authentik_stages_user_logout.userlogoutstage
+	StageUserLogin             = "user_login"             // authentik_stages_user_login.userloginstage
+	StageUserLogout            = "user_logout"            // authentik_stages_user_logout.userlogoutstage
 )
 
 // Stage is one of the supported stage models.
