@@ -333,6 +333,9 @@ func (s *Server) advance(v *view, sess *session) any {
 			sess.userPK = u.PK
 			plan.idx++
 		case model.StageUserLogout:
+			if sess.userPK != 0 {
+				s.sessionEnded(sess.id)
+			}
 			sess.userPK = 0
 			plan.idx++
 		default:

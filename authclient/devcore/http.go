@@ -41,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/-/health/ready/", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 
 	r.Get("/ws/outpost/{pk}/", s.handleWebsocket)
+	s.oidcRoutes(r)
 
 	r.Route("/api/v3", func(r chi.Router) {
 		r.Get("/root/config/", s.withAuth(s.handleRootConfig))

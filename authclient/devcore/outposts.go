@@ -400,7 +400,7 @@ func (s *Server) handleProxyList(w http.ResponseWriter, r *http.Request, p princ
 			InternalHostSslValidation:  boolPtr(pp.InternalHostSSLValidation),
 			ClientId:                   strPtr(pp.ClientID),
 			ClientSecret:               strPtr(pp.ClientSecret),
-			OidcConfiguration:          oidcConfiguration(base, app.Slug),
+			OidcConfiguration:          oidcConfiguration(base, app.Slug, s.signingAlg(v, pp)),
 			CookieSecret:               strPtr(pp.CookieSecret),
 			Certificate:                nullableString(pp.Certificate),
 			SkipPathRegex:              strPtr(pp.SkipPathRegex),
@@ -422,7 +422,7 @@ func (s *Server) handleProxyList(w http.ResponseWriter, r *http.Request, p princ
 }
 
 // oidcConfiguration mirrors authentik's provider discovery document URLs.
-func oidcConfiguration(base, appSlug string) api.OpenIDConnectConfiguration {
+func oidcConfiguration(base, appSlug, alg string) api.OpenIDConnectConfiguration {
 	o := base + "application/o/"
 	return api.OpenIDConnectConfiguration{
 		Issuer:                            o + appSlug + "/",
@@ -433,7 +433,7 @@ func oidcConfiguration(base, appSlug string) api.OpenIDConnectConfiguration {
 		IntrospectionEndpoint:             o + "introspect/",
 		JwksUri:                           o + appSlug + "/jwks/",
 		ResponseTypesSupported:            []string{"code", "id_token", "id_token token", "code token", "code id_token", "code id_token token"},
-		IdTokenSigningAlgValuesSupported:  []string{"RS256"},
+		IdTokenSigningAlgValuesSupported:  []string{alg},
 		SubjectTypesSupported:             []string{"public"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
 	}

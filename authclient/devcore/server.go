@@ -2,6 +2,23 @@
 // REST, flow-executor and websocket surface the outposts use, backed by a
 // model.Directory loaded from blueprints. Tests and the quickstart use it;
 // production uses real authentik.
+//
+// # OIDC provider
+//
+// devcore is also the OAuth2/OIDC provider of every proxy provider, at
+// authentik's paths: /application/o/<app slug>/.well-known/openid-configuration
+// (issuer /application/o/<app slug>/), /application/o/authorize/ (code flow,
+// state, nonce, PKCE S256 or plain), /application/o/token/
+// (authorization_code, refresh_token, client_credentials with username and
+// password), /application/o/userinfo/, /application/o/introspect/,
+// /application/o/<app slug>/jwks/ and /application/o/<app slug>/end-session/.
+// A browser without a session is sent to /if/flow/<flow slug>/?next=..., a
+// plain HTML login page that runs the same flow engine as the executor API.
+// Tokens are signed with the provider's signing_key (RS256 or ES256/384/512)
+// or HS256 with the client secret; ID and access tokens carry authentik's
+// claims, including sid and ak_proxy. Ending a core session sends
+// SESSION_END to the connected proxy outposts. authclient/README.md lists the
+// details.
 package devcore
 
 import (
@@ -60,6 +77,7 @@ type Server struct {
 	tokens   *tokenStore
 	sessions *sessionStore
 	hub      *hub
+	oidc     *oidcState
 	// usedStatic remembers consumed static tokens: the Directory is
 	// immutable, so single use is tracked here ("<device pk>/<token>").
 	usedMu     sync.Mutex
@@ -103,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		tokens:     tokens,
 		sessions:   newSessionStore(key, cfg.SessionIdle, cfg.MaxSessions, cfg.Now),
 		hub:        newHub(),
+		oidc:       newOIDCState(),
 		usedStatic: map[string]bool{},
 		lastTOTP:   map[string]int64{},
 	}
