@@ -1,0 +1,290 @@
+// Package outposttest runs outposts and their neighbours in tests the way
+// they run in production: real binaries, a real redis-server, loopback
+// ports chosen free. Every outpost module's integration tests use it, so
+// none of them grows its own copy.
+package outposttest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outpost-go/outposts/authclient/outpost"
+)
+
+// Wait and Tick are the limits tests give require.Eventually: generous,
+// because CI machines are busy; tests never assert how long anything took.
+const (
+	Wait = 30 * time.Second
+	Tick = 50 * time.Millisecond
+)
+
+// Need returns the path of a tool the test cannot do without. Without it
+// the test fails under CI (CI=true), and is skipped elsewhere with a message
+// saying what to install.
+func Need(t testing.TB, tool, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found: install %s", tool, install)
+		}
+		t.Skipf("%s not found: install %s to run this test", tool, install)
+	}
+	return p
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	return port
+}
+
+// FreeAddr returns "127.0.0.1:<port>" for a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+}
+
+// Buffer collects output written from several goroutines or a process.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Count returns how many times s occurs in the output so far.
+func (b *Buffer) Count(s string) int { return strings.Count(b.String(), s) }
+
+// Build compiles the main package at pkg (a path relative to the test's
+// working directory, such as "." or "./cmd/ldap-outpost") into a
+// temporary directory and returns the binary's path.
+func Build(t testing.TB, pkg, name string) string {
+	t.Helper()
+	goTool := Need(t, "go", "Go")
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command(goTool, "build", "-o", bin, pkg).CombinedOutput()
+	require.NoError(t, err, "go build %s:\n%s", pkg, out)
+	return bin
+}
+
+// Process is a running binary whose output is kept for the test log.
+type Process struct {
+	Log     *Buffer
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+}
+
+// Start runs bin with exactly env (plus PATH and a temporary HOME), and
+// kills it when the test ends; its output is logged if the test failed.
+func Start(t testing.TB, bin string, env map[string]string, args ...string) *Process {
+	t.Helper()
+	p := &Process{Log: &Buffer{}, exited: make(chan struct{})}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = p.Log, p.Log
+	require.NoError(t, cmd.Start())
+	p.cmd = cmd
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(bin), p.Log.String())
+		}
+	})
+	return p
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Wait waits up to d for the process to exit and returns its exit code, or
+// -1 if it is still running.
+func (p *Process) Wait(d time.Duration) int {
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		return -1
+	}
+}
+
+// Scrape returns the value of the first sample named name (any labels) on
+// the Prometheus endpoint at http://addr/metrics.
+func Scrape(addr, name string) (float64, bool) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// Ping returns the status of HEAD http://addr/outpost.goauthentik.io/ping,
+// or 0 when nothing answers.
+func Ping(addr string) int {
+	req, err := http.NewRequest(http.MethodHead, "http://"+addr+"/outpost.goauthentik.io/ping", nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Redis is a redis-server of the test's own, so a test can stop and
+// restart it without disturbing the machine's shared one.
+type Redis struct {
+	Port int
+	t    testing.TB
+	path string
+	dir  string
+	out  *Buffer
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+// StartRedis starts a redis-server on a free loopback port; it is stopped
+// when the test ends.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	r := &Redis{
+		Port: FreePort(t), t: t, dir: t.TempDir(), out: &Buffer{},
+		path: Need(t, "redis-server", "redis-server (apt-get install redis-server)"),
+	}
+	r.Start()
+	t.Cleanup(func() {
+		r.Stop()
+		if t.Failed() {
+			t.Logf("redis-server output:\n%s", r.out.String())
+		}
+	})
+	return r
+}
+
+// URL is the server's redis:// URL.
+func (r *Redis) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.Port) }
+
+// Start (re)starts the server on its port and waits until it answers.
+func (r *Redis) Start() {
+	r.t.Helper()
+	cmd := exec.Command(r.path, "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir)
+	cmd.Stdout, cmd.Stderr = r.out, r.out
+	require.NoError(r.t, cmd.Start())
+	r.mu.Lock()
+	r.cmd = cmd
+	r.mu.Unlock()
+	require.Eventually(r.t, r.Answers, Wait, Tick, "redis-server did not start")
+}
+
+// Answers reports whether the server answers PING.
+func (r *Redis) Answers() bool {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port), time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "+PONG")
+}
+
+// Stop kills the server, as an outage would.
+func (r *Redis) Stop() {
+	r.mu.Lock()
+	cmd := r.cmd
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+}
+
+// InProcess runs program with outpost.Main inside the test process, with
+// exactly env as its environment, until the returned stop is called or
+// the test ends. stop returns Main's exit code. Use it where a built
+// binary is not needed; it is faster and its coverage counts.
+func InProcess[P any](t testing.TB, program outpost.Program[P], env map[string]string) (log *Buffer, stop func() int) {
+	t.Helper()
+	log = &Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	getenv := func(k string) string { return env[k] }
+	go func() { done <- outpost.Main(ctx, nil, getenv, &Buffer{}, log, program) }()
+	var once sync.Once
+	code := 0
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(Wait):
+				t.Error("outpost did not stop")
+				code = -1
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", program.Name, log.String())
+		}
+	})
+	return log, stop
+}
