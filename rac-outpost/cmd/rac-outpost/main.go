@@ -7,18 +7,10 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/outpost-go/outposts/authclient/cache"
-	"github.com/outpost-go/outposts/authclient/config"
-	"github.com/outpost-go/outposts/authclient/core"
-	"github.com/outpost-go/outposts/authclient/health"
-	"github.com/outpost-go/outposts/authclient/logging"
-	"github.com/outpost-go/outposts/authclient/metrics"
 	"github.com/outpost-go/outposts/authclient/outpost"
 )
 
@@ -28,63 +20,19 @@ const version = "0.1.0-dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := outpost.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, program())
 	stop()
 	os.Exit(code)
 }
 
-// run is the whole program; ctx ends on SIGINT or SIGTERM.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "healthcheck":
-			return health.Main(ctx, getenv, stderr)
-		case "--version", "-version", "version":
-			_, _ = fmt.Fprintf(stdout, "rac-outpost %s\n", core.FullVersion(version, getenv(config.EnvBuildHash)))
-			return 0
-		default:
-			_, _ = fmt.Fprintf(stderr, "unknown argument %q; usage: rac-outpost [healthcheck | --version]\n", args[0])
-			return 2
-		}
+func program() outpost.Program[outpost.None] {
+	return outpost.Program[outpost.None]{
+		Name:    "rac-outpost",
+		Type:    "rac",
+		Version: version,
+		// RAC has no provider list: the core sends each connection request
+		// over the control channel (PROVIDER_SPECIFIC).
+		Providers: nil,
+		NewServer: newServer,
 	}
-
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return config.Exit(stderr, err)
-	}
-	reloadOffset, err := outpost.ReloadOffsetFromEnv(getenv)
-	if err != nil {
-		return config.Exit(stderr, err)
-	}
-	log := logging.New(stderr, cfg.LogLevel, cfg.Debug)
-
-	reg := metrics.NewRegistry()
-	c, closeCache, err := cache.New(ctx, cfg.Redis, log, reg)
-	if err != nil {
-		log.Error().Err(err).Msg("cannot set up the cache")
-		return 1
-	}
-	defer func() {
-		if err := closeCache(); err != nil {
-			log.Warn().Err(err).Msg("closing the cache")
-		}
-	}()
-
-	err = outpost.Run(ctx, outpost.Options[outpost.None]{
-		Type:     "rac",
-		Version:  version,
-		Config:   cfg,
-		Logger:   log,
-		Registry: reg,
-		Cache:    c,
-		// RAC has no provider list: the core sends each connection
-		// request over the control channel (PROVIDER_SPECIFIC).
-		Providers:    nil,
-		ReloadOffset: reloadOffset,
-	}, newServer)
-	if err != nil {
-		log.Error().Err(err).Msg("outpost stopped")
-		return 1
-	}
-	return 0
 }
