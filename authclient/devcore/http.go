@@ -42,6 +42,7 @@ func (s *Server) routes() http.Handler {
 
 	r.Get("/ws/outpost/{pk}/", s.handleWebsocket)
 	s.oidcRoutes(r)
+	s.racRoutes(r)
 
 	r.Route("/api/v3", func(r chi.Router) {
 		r.Get("/root/config/", s.withAuth(s.handleRootConfig))

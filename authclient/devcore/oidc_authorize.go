@@ -347,7 +347,7 @@ func (s *Server) endCoreSession(sid string) bool {
 }
 
 // sessionEnded revokes what the session held and sends SESSION_END to
-// every connected proxy outpost instance, as authentik does when an
+// every connected proxy and RAC outpost instance, as authentik does when an
 // AuthenticatedSession is deleted; outposts match it to the sid claim.
 // It does not take the session's lock.
 func (s *Server) sessionEnded(sid string) {
@@ -355,7 +355,8 @@ func (s *Server) sessionEnded(sid string) {
 	msg := events.Message{Instruction: events.SessionEnd, Args: map[string]any{"session_id": sid}}
 	n := 0
 	for _, o := range s.view.Load().dir.Outposts {
-		if o.Type == "proxy" {
+		// RAC outposts close the session's remote-desktop connections.
+		if o.Type == "proxy" || o.Type == "rac" {
 			n += s.hub.sendTo(o.PK, msg)
 		}
 	}

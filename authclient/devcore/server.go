@@ -17,8 +17,16 @@
 // Tokens are signed with the provider's signing_key (RS256 or ES256/384/512)
 // or HS256 with the client secret; ID and access tokens carry authentik's
 // claims, including sid and ak_proxy. Ending a core session sends
-// SESSION_END to the connected proxy outposts. authclient/README.md lists the
-// details.
+// SESSION_END to the connected proxy and RAC outposts. authclient/README.md
+// lists the details.
+//
+// # Remote access (RAC)
+//
+// devcore is the core side of RAC providers too (rac.go):
+// /application/rac/<app>/<endpoint>/ creates a connection token after login,
+// /if/rac/<token>/ runs guacamole-common-js (racweb/), and /ws/rac/<token>/
+// is relayed to the least-loaded RAC outpost instance through
+// /ws/outpost_rac/<channel>/. maximum_connections counts live tunnels.
 package devcore
 
 import (
@@ -78,6 +86,7 @@ type Server struct {
 	sessions *sessionStore
 	hub      *hub
 	oidc     *oidcState
+	rac      *racState // set by racRoutes
 	// usedStatic remembers consumed static tokens: the Directory is
 	// immutable, so single use is tracked here ("<device pk>/<token>").
 	usedMu     sync.Mutex
@@ -183,6 +192,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err := <-errc:
 		s.hub.closeAll()
+		s.rac.closeAll()
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
@@ -191,6 +201,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Hijacked websockets are not tracked by Shutdown: close them first.
 	s.hub.closeAll()
+	s.rac.closeAll()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -130,6 +130,7 @@ type Runtime struct {
 
 	outpost atomic.Pointer[api.Outpost]
 	refresh chan struct{}
+	hooks   hooks
 }
 
 // Outpost returns the outpost object as last read from the core. Callers
@@ -233,13 +234,15 @@ func Run[P any](ctx context.Context, opts Options[P], newServer func(rt *Runtime
 		Msg("fetched outpost configuration")
 
 	rt.Events = events.NewClient(events.ClientOptions{
-		Host:          client.Host,
-		Token:         client.Token,
-		UserAgent:     client.UserAgent,
-		Insecure:      client.Insecure,
-		OutpostPK:     o.Pk,
-		InstanceUUID:  rt.InstanceUUID,
-		Hello:         func() map[string]any { return events.HelloArgs(opts.Version, opts.Config.BuildHash, rt.InstanceUUID) },
+		Host:         client.Host,
+		Token:        client.Token,
+		UserAgent:    client.UserAgent,
+		Insecure:     client.Insecure,
+		OutpostPK:    o.Pk,
+		InstanceUUID: rt.InstanceUUID,
+		Hello: func() map[string]any {
+			return rt.helloArgs(events.HelloArgs(opts.Version, opts.Config.BuildHash, rt.InstanceUUID))
+		},
 		HelloInterval: opts.HelloInterval,
 		OnConnection:  func(up bool) { rt.Metrics.SetConnected(rt.metricsOutpost(), up) },
 		Logger:        logging.Named(opts.Logger, "authentik.outpost.events"),
@@ -286,7 +289,7 @@ func Run[P any](ctx context.Context, opts Options[P], newServer func(rt *Runtime
 	if addr := opts.Config.Listen.Metrics; addr != "" {
 		mlog := logging.Named(opts.Logger, "authentik.outpost.metrics")
 		wg.Go(func() {
-			err := metrics.Serve(runCtx, addr, metrics.Handler(opts.Registry), mlog)
+			err := metrics.Serve(runCtx, addr, rt.withReady(metrics.Handler(opts.Registry)), mlog)
 			if err != nil && runCtx.Err() == nil {
 				failed <- fmt.Errorf("outpost: metrics server: %w", err)
 			}
