@@ -47,6 +47,12 @@ func Run(t *testing.T, newCache func(t *testing.T) cache.Cache) {
 		{"Concurrency", testConcurrency},
 		{"NamespaceIsolation", testNamespaceIsolation},
 		{"NamespaceNesting", testNamespaceNesting},
+		{"CounterCounts", testCounterCounts},
+		{"CounterWindow", testCounterWindow},
+		{"CounterDeleteResets", testCounterDeleteResets},
+		{"CounterNonPositiveTTL", testCounterNonPositiveTTL},
+		{"CounterConcurrency", testCounterConcurrency},
+		{"CounterNamespaces", testCounterNamespaces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,4 +303,82 @@ func mustMiss(t *testing.T, c cache.Cache, key string) {
 	t.Helper()
 	got, ok := c.Get(t.Context(), key)
 	require.False(t, ok, "key %q: want a miss, got %d bytes", key, len(got))
+}
+
+func counter(t *testing.T, c cache.Cache) cache.Counter {
+	t.Helper()
+	cn, ok := c.(cache.Counter)
+	require.True(t, ok, "%T does not implement cache.Counter", c)
+	return cn
+}
+
+func mustIncr(t *testing.T, c cache.Counter, key string, ttl time.Duration, want int64) {
+	t.Helper()
+	n, ok := c.Incr(t.Context(), key, ttl)
+	require.True(t, ok, "Incr(%q) not counted", key)
+	assert.Equal(t, want, n, "Incr(%q)", key)
+}
+
+func testCounterCounts(t *testing.T, c cache.Cache) {
+	cn := counter(t, c)
+	for i := range int64(5) {
+		mustIncr(t, cn, "n", long, i+1)
+	}
+	mustIncr(t, cn, "other", long, 1)
+}
+
+// The window starts at the first increment: later ones do not extend it.
+func testCounterWindow(t *testing.T, c cache.Cache) {
+	cn := counter(t, c)
+	mustIncr(t, cn, "n", 300*time.Millisecond, 1)
+	mustIncr(t, cn, "n", long, 2)
+	require.Eventually(t, func() bool {
+		n, ok := cn.Incr(t.Context(), "n", 300*time.Millisecond)
+		return ok && n == 1
+	}, 10*time.Second, 50*time.Millisecond, "a counter outlived its first TTL")
+}
+
+func testCounterDeleteResets(t *testing.T, c cache.Cache) {
+	cn := counter(t, c)
+	mustIncr(t, cn, "n", long, 1)
+	mustIncr(t, cn, "n", long, 2)
+	c.Delete(t.Context(), "n")
+	mustIncr(t, cn, "n", long, 1)
+}
+
+func testCounterNonPositiveTTL(t *testing.T, c cache.Cache) {
+	cn := counter(t, c)
+	_, ok := cn.Incr(t.Context(), "n", 0)
+	assert.False(t, ok)
+	_, ok = cn.Incr(t.Context(), "n", -time.Second)
+	assert.False(t, ok)
+	mustIncr(t, cn, "n", long, 1)
+}
+
+func testCounterConcurrency(t *testing.T, c cache.Cache) {
+	cn := counter(t, c)
+	const workers, rounds = 8, 25
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range rounds {
+				_, ok := cn.Incr(t.Context(), "shared", long)
+				assert.True(t, ok)
+			}
+		})
+	}
+	wg.Wait()
+	mustIncr(t, cn, "shared", long, workers*rounds+1)
+}
+
+func testCounterNamespaces(t *testing.T, c cache.Cache) {
+	a := counter(t, cache.Namespace(c, "a"))
+	b := counter(t, cache.Namespace(c, "b"))
+	mustIncr(t, a, "n", long, 1)
+	mustIncr(t, a, "n", long, 2)
+	mustIncr(t, b, "n", long, 1)
+	mustIncr(t, counter(t, c), "n", long, 1)
+	n, ok := cache.Incr(t.Context(), cache.Namespace(cache.Namespace(c, "a"), "x"), "n", long)
+	assert.True(t, ok)
+	assert.Equal(t, int64(1), n)
 }
