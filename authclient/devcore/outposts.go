@@ -523,7 +523,7 @@ func (s *Server) handleRadiusCheckAccess(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	writeJSON(w, http.StatusOK, api.RadiusCheckAccess{
-		Attributes: strPtr(""),
+		Attributes: strPtr(v.radiusAttributes(u)),
 		Access:     v.checkApplication(app, u),
 	})
 }

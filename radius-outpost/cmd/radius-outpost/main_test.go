@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -13,25 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
-
-// lockedBuffer collects output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func envFunc(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
@@ -80,25 +62,18 @@ func TestRunArgs(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // startInProcess runs the outpost in this process against a stand-in core
 // until the returned stop is called; stop returns the exit code.
-func startInProcess(t *testing.T, core *devcoretest.Core, outpostName string) (log *lockedBuffer, metricsAddr string, stop func() int) {
+func startInProcess(t *testing.T, core *devcoretest.Core, outpostName string) (log *outposttest.Buffer, metricsAddr string, stop func() int) {
 	t.Helper()
-	log = &lockedBuffer{}
-	metricsAddr = freeAddr(t)
+	log = &outposttest.Buffer{}
+	metricsAddr = outposttest.FreeAddr(t)
 	env := map[string]string{
 		"AUTHENTIK_HOST":            core.URL,
 		"AUTHENTIK_TOKEN":           core.Token(outpostName),
 		"AUTHENTIK_LISTEN__METRICS": metricsAddr,
+		// Free ports for auth and (derived, port 0) accounting.
+		"AUTHENTIK_LISTEN__RADIUS": "127.0.0.1:0",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
