@@ -22,6 +22,7 @@ import (
 	"github.com/outpost-go/outposts/authclient/logging"
 	"github.com/outpost-go/outposts/authclient/metrics"
 	"github.com/outpost-go/outposts/authclient/outpost"
+	"github.com/outpost-go/outposts/authclient/proxyproto"
 )
 
 // version is this outpost's version; the build hash comes from
@@ -58,6 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return config.Exit(stderr, err)
 	}
+	trusted, err := proxyproto.TrustedFromEnv(getenv)
+	if err != nil {
+		return config.Exit(stderr, err)
+	}
 	log := logging.New(stderr, cfg.LogLevel, cfg.Debug)
 
 	reg := metrics.NewRegistry()
@@ -83,7 +88,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return c.LDAPProviders(ctx)
 		},
 		ReloadOffset: reloadOffset,
-	}, newServer)
+	}, func(rt *outpost.Runtime) (outpost.Server[api.LDAPOutpostConfig], error) {
+		return newServer(rt, trusted)
+	})
 	if err != nil {
 		log.Error().Err(err).Msg("outpost stopped")
 		return 1

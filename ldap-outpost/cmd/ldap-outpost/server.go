@@ -2,30 +2,45 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 
-	"github.com/rs/zerolog"
 	"goauthentik.io/api/v3"
 
+	"github.com/outpost-go/outposts/authclient/events"
 	"github.com/outpost-go/outposts/authclient/logging"
 	"github.com/outpost-go/outposts/authclient/outpost"
+	"github.com/outpost-go/outposts/ldap-outpost/service"
 )
 
-// server is a placeholder for the LDAP server: it takes the provider list
-// and serves nothing yet.
-type server struct {
-	log zerolog.Logger
-}
-
-func newServer(rt *outpost.Runtime) (outpost.Server[api.LDAPOutpostConfig], error) {
-	return &server{log: logging.Named(rt.Logger, "authentik.outpost.ldap")}, nil
-}
-
-func (s *server) Refresh(_ context.Context, providers []api.LDAPOutpostConfig) error {
-	s.log.Info().Int("providers", len(providers)).Msg("received providers")
-	return nil
-}
-
-func (s *server) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+// newServer builds the LDAP service from the runtime's parts.
+// trusted are the proxies whose PROXY protocol headers are believed.
+func newServer(rt *outpost.Runtime, trusted []netip.Prefix) (outpost.Server[api.LDAPOutpostConfig], error) {
+	svc, err := service.New(service.Options{
+		Client:   rt.Client,
+		Cache:    rt.Cache,
+		Registry: rt.Registry,
+		Logger:   logging.Named(rt.Logger, "authentik.outpost.ldap"),
+		OutpostName: func() string {
+			if o := rt.Outpost(); o != nil {
+				return o.Name
+			}
+			return ""
+		},
+		Version:        version,
+		ListenLDAP:     rt.Config.Listen.LDAP,
+		ListenLDAPS:    rt.Config.Listen.LDAPS,
+		TrustedProxies: trusted,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ldap service: %w", err)
+	}
+	// The core ends a session (logout, revocation): binds cached with it
+	// must not be reused.
+	rt.Events.Handle(events.SessionEnd, func(ctx context.Context, msg events.Message) {
+		if sid, ok := msg.Args["session_id"].(string); ok {
+			svc.SessionEnd(ctx, sid)
+		}
+	})
+	return svc, nil
 }

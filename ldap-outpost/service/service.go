@@ -1,0 +1,380 @@
+// Package service is the LDAP outpost proper: authentik's LDAP providers
+// served over the protocol layer in ldap/server. It routes each bind and
+// search to the provider with the longest matching base DN, checks
+// passwords through authentik flows (with a shared, invalidating bind cache
+// and a shared failed-bind limiter), serves the directory from a snapshot
+// (cached mode, shared between replicas through the cache) or from the core
+// (direct mode), and picks TLS certificates by SNI.
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"goauthentik.io/api/v3"
+
+	"github.com/outpost-go/outposts/authclient/backoff"
+	"github.com/outpost-go/outposts/authclient/cache"
+	"github.com/outpost-go/outposts/authclient/core"
+	"github.com/outpost-go/outposts/authclient/credcache"
+	"github.com/outpost-go/outposts/authclient/flow"
+	"github.com/outpost-go/outposts/authclient/proxyproto"
+	"github.com/outpost-go/outposts/ldap-outpost/ldap/server"
+)
+
+// Defaults.
+const (
+	DefaultBindCacheTTL   = 5 * time.Minute
+	DefaultSnapshotPeriod = time.Minute
+	DefaultTimeLimit      = 2 * time.Minute
+	// DefaultRefreshTimeout bounds one directory refresh; the core's list
+	// calls retry with backoff until then.
+	DefaultRefreshTimeout = 2 * time.Minute
+	flowQuery             = "goauthentik.io/outpost/ldap=true"
+	localBindAge          = 30 * time.Second
+)
+
+// Options configure a Service.
+type Options struct {
+	Client   *core.Client
+	Cache    cache.Cache // shared cache (Redis or in-process)
+	Registry prometheus.Registerer
+	Logger   zerolog.Logger
+	// OutpostName labels the metrics.
+	OutpostName func() string
+	Version     string
+
+	ListenLDAP  string // "" disables
+	ListenLDAPS string // "" disables
+	// TrustedProxies enables the PROXY protocol for these peers.
+	TrustedProxies []netip.Prefix
+
+	MaxConns    int
+	IdleTimeout time.Duration
+	MaxInFlight int
+	MaxMessage  int
+
+	// BindCacheTTL bounds how long a successful bind is reused.
+	BindCacheTTL time.Duration
+	// SnapshotPeriod is how often cached directories fetch changes.
+	SnapshotPeriod time.Duration
+	Limiter        credcache.LimiterOptions
+}
+
+// Service serves LDAP for an outpost's providers.
+type Service struct {
+	opts     Options
+	log      zerolog.Logger
+	metrics  *Metrics
+	dir      directoryClient
+	executor *flow.Executor
+	binds    *credcache.Cache
+	limiter  *credcache.Limiter
+	srv      *server.Server
+
+	providers atomic.Pointer[[]*provider] // longest base DN first
+	certs     atomic.Pointer[certSet]
+	self      *tls.Certificate
+	refreshMu sync.Mutex
+
+	ready chan struct{} // closed once the listeners are up (tests)
+	addrs struct {
+		sync.Mutex
+		ldap, ldaps net.Addr
+	}
+}
+
+// New builds a Service.
+func New(opts Options) (*Service, error) {
+	if opts.BindCacheTTL <= 0 {
+		opts.BindCacheTTL = DefaultBindCacheTTL
+	}
+	if opts.SnapshotPeriod <= 0 {
+		opts.SnapshotPeriod = DefaultSnapshotPeriod
+	}
+	if opts.OutpostName == nil {
+		opts.OutpostName = func() string { return "" }
+	}
+	if opts.Cache == nil {
+		opts.Cache = cache.NewMemory(0)
+	}
+	self, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
+	secret := credcache.DeriveKey(opts.Client.Token)
+	s := &Service{
+		opts:    opts,
+		log:     opts.Logger,
+		metrics: NewMetrics(opts.Registry),
+		dir:     directoryClient{c: opts.Client, backoff: backoff.Default()},
+		executor: flow.NewExecutor(flow.Options{
+			Host: opts.Client.Host, Token: opts.Client.Token, UserAgent: opts.Client.UserAgent,
+			Transport: opts.Client.Transport, Metrics: flow.NewMetrics(opts.Registry), Logger: opts.Logger,
+		}),
+		// The in-process layer keeps Redis off the hot path; a success voided
+		// on another replica is still honoured here for at most
+		// localBindAge (SESSION_END reaches every replica at once).
+		binds:   credcache.New(cache.Namespace(opts.Cache, "ldap"), secret, opts.BindCacheTTL).WithLocal(cache.DefaultMaxEntries*10, localBindAge),
+		limiter: credcache.NewLimiter(cache.Namespace(opts.Cache, "ldap"), secret, opts.Limiter),
+		self:    self,
+		ready:   make(chan struct{}),
+	}
+	empty := []*provider{}
+	s.providers.Store(&empty)
+	s.certs.Store(&certSet{self: self})
+	s.srv = server.New(server.Options{
+		Handler:     s,
+		StartTLS:    s.tlsConfig(),
+		MaxConns:    opts.MaxConns,
+		IdleTimeout: opts.IdleTimeout,
+		MaxInFlight: opts.MaxInFlight,
+		MaxMessage:  opts.MaxMessage,
+		Logger:      opts.Logger,
+		Connections: s.metrics.Connections,
+		InFlight:    s.metrics.InFlight,
+	})
+	return s, nil
+}
+
+func (s *Service) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.certs.Load().get(hello)
+		},
+	}
+}
+
+// Refresh replaces the provider list. Problems with one provider (a bad
+// base DN, a certificate or directory that cannot be read) are logged, not
+// returned. Cached directories of providers that
+// stay are kept (and updated); new cached providers start from the snapshot
+// another replica shared, if any, then catch up with the core.
+func (s *Service) Refresh(ctx context.Context, cfgs []api.LDAPOutpostConfig) error {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	old := map[int32]*provider{}
+	for _, p := range *s.providers.Load() {
+		old[p.cfg.Pk] = p
+	}
+	next := make([]*provider, 0, len(cfgs))
+	certs := &certSet{byName: map[string]*tls.Certificate{}, wildcard: map[string]*tls.Certificate{}, self: s.self}
+	var errs []error
+	for _, cfg := range cfgs {
+		p, err := newProvider(cfg)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if o := old[cfg.Pk]; o != nil && o.dirCfg == p.dirCfg {
+			p.snap.Store(o.snap.Load())
+			p.refreshes.Store(o.refreshes.Load())
+		}
+		if p.cachedSearch() && p.snap.Load() == nil {
+			if warm := p.loadShared(ctx, s.sharedCache(p)); warm != nil {
+				p.snap.Store(warm)
+				p.refreshes.Store(1)
+				s.log.Info().Str("app", p.app).Int("entries", warm.Len()).Msg("directory loaded from the shared cache")
+			}
+		}
+		if id := cfg.Certificate.Get(); id != nil && *id != "" {
+			cert, err := fetchCertificate(ctx, s.opts.Client, *id)
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				if certs.fallback == nil {
+					certs.fallback = cert
+				}
+				if name := cfg.GetTlsServerName(); name != "" {
+					if len(name) > 2 && name[:2] == "*." {
+						certs.wildcard[name[1:]] = cert
+					} else {
+						certs.byName[name] = cert
+					}
+				}
+			}
+		}
+		next = append(next, p)
+	}
+	sort.SliceStable(next, func(i, j int) bool { return len(next[i].base) > len(next[j].base) })
+	s.providers.Store(&next)
+	s.certs.Store(certs)
+	s.log.Info().Int("providers", len(next)).Msg("received providers")
+	// Providers are served from here on: from the snapshot they kept or
+	// loaded, or (until their first snapshot is built) from the core.
+	for _, p := range next {
+		if !p.cachedSearch() {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, DefaultRefreshTimeout)
+		if err := p.refresh(rctx, s.dir, s.sharedCache(p), s.log, s.metrics); err != nil {
+			errs = append(errs, fmt.Errorf("provider %s: refresh directory: %w", p.cfg.Name, err))
+		}
+		cancel()
+	}
+	// A provider that cannot be fully set up is still served as far as it
+	// can be (direct reads, self-signed certificate): failing the refresh
+	// would stop the whole outpost at start-up.
+	if err := errors.Join(errs...); err != nil {
+		s.log.Warn().Err(err).Msg("providers partly set up")
+	}
+	return nil
+}
+
+func (s *Service) sharedCache(p *provider) cache.Cache {
+	return cache.Namespace(s.opts.Cache, "ldap", "provider", p.scope(), "directory")
+}
+
+// SessionEnd forgets cached binds made with the core session sid.
+func (s *Service) SessionEnd(ctx context.Context, sid string) {
+	if sid != "" {
+		s.binds.InvalidateSession(ctx, sid)
+	}
+}
+
+// Addrs returns the listeners' addresses once Run has opened them.
+func (s *Service) Addrs(ctx context.Context) (ldapAddr, ldapsAddr net.Addr, err error) {
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	s.addrs.Lock()
+	defer s.addrs.Unlock()
+	return s.addrs.ldap, s.addrs.ldaps, nil
+}
+
+// Run serves the listeners until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type listener struct {
+		name string
+		ln   net.Listener
+	}
+	var lns []listener
+	closeAll := func() {
+		for _, l := range lns {
+			_ = l.ln.Close()
+		}
+	}
+	if s.opts.ListenLDAP != "" {
+		ln, err := net.Listen("tcp", s.opts.ListenLDAP)
+		if err != nil {
+			return fmt.Errorf("listen ldap: %w", err)
+		}
+		s.addrs.ldap = ln.Addr()
+		lns = append(lns, listener{"ldap", proxyproto.NewListener(ln, s.opts.TrustedProxies, 0)})
+	}
+	if s.opts.ListenLDAPS != "" {
+		ln, err := net.Listen("tcp", s.opts.ListenLDAPS)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen ldaps: %w", err)
+		}
+		s.addrs.ldaps = ln.Addr()
+		lns = append(lns, listener{"ldaps", tls.NewListener(proxyproto.NewListener(ln, s.opts.TrustedProxies, 0), s.tlsConfig())})
+	}
+	close(s.ready)
+	for _, l := range lns {
+		s.log.Info().Str("listen", l.ln.Addr().String()).Str("listener", l.name).Msg("starting LDAP server")
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, len(lns))
+	for _, l := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.srv.Serve(ctx, l.ln, l.name); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.refreshLoop(ctx)
+	}()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// refreshLoop keeps cached directories current between outpost refreshes.
+func (s *Service) refreshLoop(ctx context.Context) {
+	t := time.NewTicker(s.opts.SnapshotPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range *s.providers.Load() {
+			if !p.cachedSearch() {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, DefaultRefreshTimeout)
+			err := p.refresh(rctx, s.dir, s.sharedCache(p), s.log, s.metrics)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn().Err(err).Str("app", p.app).Msg("directory refresh failed; serving the previous snapshot")
+			}
+		}
+	}
+}
+
+// route returns the provider with the longest base DN containing d.
+func (s *Service) route(within func(p *provider) bool) *provider {
+	for _, p := range *s.providers.Load() {
+		if within(p) {
+			return p
+		}
+	}
+	return nil
+}
+
+// Open implements server.Handler.
+func (s *Service) Open(info *server.ConnInfo) server.Session {
+	return &session{svc: s, info: info, log: s.log.With().Uint64("conn", info.ID).Str("client", clientIP(info.RemoteAddr)).Logger()}
+}
+
+func clientIP(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// providerConfigs returns the configurations of ps (tests).
+func providerConfigs(ps []*provider) []api.LDAPOutpostConfig {
+	out := make([]api.LDAPOutpostConfig, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.cfg)
+	}
+	return out
+}
