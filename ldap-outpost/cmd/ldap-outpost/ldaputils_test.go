@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 const demoBase = "dc=ldap,dc=goauthentik,dc=io"
@@ -21,7 +21,7 @@ const demoBase = "dc=ldap,dc=goauthentik,dc=io"
 // code. LDAPTLS_REQCERT=never: the outpost's certificate is self-signed.
 func ldapTool(t *testing.T, tool string, args ...string) (string, int) {
 	t.Helper()
-	path := need(t, tool, "ldap-utils (apt install ldap-utils)")
+	path := outposttest.Need(t, tool, "ldap-utils (apt install ldap-utils)")
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), "LDAPTLS_REQCERT=never", "LDAPCONF=/dev/null", "HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
@@ -42,15 +42,15 @@ func TestLDAPUtils(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	need(t, "ldapsearch", "ldap-utils (apt install ldap-utils)")
-	bin := buildBinary(t)
+	outposttest.Need(t, "ldapsearch", "ldap-utils (apt install ldap-utils)")
+	bin := outposttest.Build(t, ".", "ldap-outpost")
 	core := devcoretest.Start(t)
-	ldapAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ldapsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ldapAddr := outposttest.FreeAddr(t)
+	ldapsAddr := outposttest.FreeAddr(t)
 	p := startOutpost(t, bin, map[string]string{
 		"AUTHENTIK_HOST":            core.URL,
 		"AUTHENTIK_TOKEN":           core.Token("ldap-outpost"),
-		"AUTHENTIK_LISTEN__METRICS": fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"AUTHENTIK_LISTEN__METRICS": outposttest.FreeAddr(t),
 		"AUTHENTIK_LISTEN__LDAP":    ldapAddr,
 		"AUTHENTIK_LISTEN__LDAPS":   ldapsAddr,
 	})
