@@ -1,13 +1,12 @@
 // Command proxy-outpost is authentik's proxy outpost.
 //
-// proxy-outpost             run the outpost (configured by AUTHENTIK_* variables)
+// proxy-outpost             run the outpost (configured by AUTHENTIK_* variables; see README.md)
 // proxy-outpost healthcheck exit 0 when the running outpost answers its ping
 // proxy-outpost --version   print the version
 package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -15,13 +14,10 @@ import (
 
 	"goauthentik.io/api/v3"
 
-	"github.com/outpost-go/outposts/authclient/cache"
 	"github.com/outpost-go/outposts/authclient/config"
 	"github.com/outpost-go/outposts/authclient/core"
-	"github.com/outpost-go/outposts/authclient/health"
-	"github.com/outpost-go/outposts/authclient/logging"
-	"github.com/outpost-go/outposts/authclient/metrics"
 	"github.com/outpost-go/outposts/authclient/outpost"
+	"github.com/outpost-go/outposts/proxy-outpost/server"
 )
 
 // version is this outpost's version; the build hash comes from
@@ -35,58 +31,26 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the whole program; ctx ends on SIGINT or SIGTERM.
+// run reads the proxy-only settings (a bad one is one line on stderr and
+// exit status 2, like the runtime's own settings) and runs the outpost.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "healthcheck":
-			return health.Main(ctx, getenv, stderr)
-		case "--version", "-version", "version":
-			_, _ = fmt.Fprintf(stdout, "proxy-outpost %s\n", core.FullVersion(version, getenv(config.EnvBuildHash)))
-			return 0
-		default:
-			_, _ = fmt.Fprintf(stderr, "unknown argument %q; usage: proxy-outpost [healthcheck | --version]\n", args[0])
-			return 2
-		}
-	}
-
-	cfg, err := config.Load(getenv)
-	if err != nil {
+	settings, err := server.SettingsFromEnv(getenv)
+	if err != nil && len(args) == 0 {
 		return config.Exit(stderr, err)
 	}
-	reloadOffset, err := outpost.ReloadOffsetFromEnv(getenv)
-	if err != nil {
-		return config.Exit(stderr, err)
-	}
-	log := logging.New(stderr, cfg.LogLevel, cfg.Debug)
+	return outpost.Main(ctx, args, getenv, stdout, stderr, program(settings))
+}
 
-	reg := metrics.NewRegistry()
-	c, closeCache, err := cache.New(ctx, cfg.Redis, log, reg)
-	if err != nil {
-		log.Error().Err(err).Msg("cannot set up the cache")
-		return 1
-	}
-	defer func() {
-		if err := closeCache(); err != nil {
-			log.Warn().Err(err).Msg("closing the cache")
-		}
-	}()
-
-	err = outpost.Run(ctx, outpost.Options[api.ProxyOutpostConfig]{
-		Type:     "proxy",
-		Version:  version,
-		Config:   cfg,
-		Logger:   log,
-		Registry: reg,
-		Cache:    c,
+func program(settings server.Settings) outpost.Program[api.ProxyOutpostConfig] {
+	return outpost.Program[api.ProxyOutpostConfig]{
+		Name:    "proxy-outpost",
+		Type:    "proxy",
+		Version: version,
 		Providers: func(ctx context.Context, c *core.Client) ([]api.ProxyOutpostConfig, error) {
 			return c.ProxyProviders(ctx)
 		},
-		ReloadOffset: reloadOffset,
-	}, newServer)
-	if err != nil {
-		log.Error().Err(err).Msg("outpost stopped")
-		return 1
+		NewServer: func(rt *outpost.Runtime) (outpost.Server[api.ProxyOutpostConfig], error) {
+			return server.New(rt, settings)
+		},
 	}
-	return 0
 }

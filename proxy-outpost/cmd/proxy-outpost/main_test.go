@@ -2,136 +2,60 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"net"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
+	"github.com/outpost-go/outposts/proxy-outpost/server"
 )
 
-// lockedBuffer collects output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func envFunc(env map[string]string) func(string) string {
-	return func(k string) string { return env[k] }
-}
-
+// The shared behaviour of run (healthcheck, bad settings, exit codes) is
+// tested with outpost.Main in authclient; these cover what is this
+// binary's own.
 func TestRunArgs(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		args       []string
-		env        map[string]string
-		wantCode   int
-		wantStdout string
-		wantStderr string
-	}{
-		{name: "version", args: []string{"--version"}, wantStdout: "proxy-outpost " + version + "\n"},
-		{name: "version with build", args: []string{"--version"}, env: map[string]string{"GIT_BUILD_HASH": "abc"}, wantStdout: "proxy-outpost " + version + "+abc\n"},
-		{name: "unknown argument", args: []string{"serve"}, wantCode: 2, wantStderr: "unknown argument"},
-		{name: "no host", env: map[string]string{"AUTHENTIK_TOKEN": "t"}, wantCode: 2, wantStderr: "AUTHENTIK_HOST"},
-		{
-			name:     "bad reload offset",
-			env:      map[string]string{"AUTHENTIK_HOST": "http://127.0.0.1:1/", "AUTHENTIK_TOKEN": "t", "AUTHENTIK_OUTPOST_RELOAD_OFFSET": "soon"},
-			wantCode: 2, wantStderr: "AUTHENTIK_OUTPOST_RELOAD_OFFSET",
-		},
-		{
-			name:     "healthcheck without a running outpost",
-			args:     []string{"healthcheck"},
-			env:      map[string]string{"AUTHENTIK_LISTEN__METRICS": "127.0.0.1:1"},
-			wantCode: 1,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), tt.args, envFunc(tt.env), &stdout, &stderr)
-			assert.Equal(t, tt.wantCode, code, stderr.String())
-			if tt.wantStdout != "" {
-				assert.Equal(t, tt.wantStdout, stdout.String())
-			}
-			assert.Contains(t, stderr.String(), tt.wantStderr)
-			if tt.wantCode == 2 {
-				assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
-			}
-		})
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-// startInProcess runs the outpost in this process against a stand-in core
-// until the returned stop is called; stop returns the exit code.
-func startInProcess(t *testing.T, core *devcoretest.Core, outpostName string) (log *lockedBuffer, metricsAddr string, stop func() int) {
-	t.Helper()
-	log = &lockedBuffer{}
-	metricsAddr = freeAddr(t)
-	env := map[string]string{
-		"AUTHENTIK_HOST":            core.URL,
-		"AUTHENTIK_TOKEN":           core.Token(outpostName),
-		"AUTHENTIK_LISTEN__METRICS": metricsAddr,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, envFunc(env), &bytes.Buffer{}, log) }()
-	var once sync.Once
-	code := 0
-	stop = func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case code = <-done:
-			case <-time.After(30 * time.Second):
-				t.Error("outpost did not stop")
-				code = -1
-			}
-		})
-		return code
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("outpost log:\n%s", log.String())
-		}
-	})
-	return log, metricsAddr, stop
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 0, run(t.Context(), []string{"--version"}, func(string) string { return "" }, &stdout, &stderr))
+	assert.Equal(t, "proxy-outpost "+version+"\n", stdout.String())
 }
 
 func TestRunsAgainstCore(t *testing.T) {
 	t.Parallel()
 	core := devcoretest.Start(t)
-	log, _, stop := startInProcess(t, core, "proxy-outpost")
+	log, stop := outposttest.InProcess(t, program(mustSettings(t)), map[string]string{
+		"AUTHENTIK_HOST":            core.URL,
+		"AUTHENTIK_TOKEN":           core.Token("proxy-outpost"),
+		"AUTHENTIK_LISTEN__METRICS": outposttest.FreeAddr(t),
+		"AUTHENTIK_LISTEN__HTTP":    outposttest.FreeAddr(t),
+		"AUTHENTIK_LISTEN__HTTPS":   outposttest.FreeAddr(t),
+	})
 	require.Eventually(t, func() bool {
 		return strings.Contains(log.String(), `"providers":1`) && len(core.Server.Connected("proxy-outpost")) == 1
-	}, 30*time.Second, 20*time.Millisecond)
+	}, outposttest.Wait, outposttest.Tick)
 	assert.Equal(t, 0, stop())
+}
+
+func mustSettings(t *testing.T) server.Settings {
+	t.Helper()
+	s, err := server.SettingsFromEnv(func(string) string { return "" })
+	require.NoError(t, err)
+	return s
+}
+
+func TestBadProxySetting(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), nil, func(k string) string {
+		return map[string]string{
+			"AUTHENTIK_HOST": "http://127.0.0.1:1/", "AUTHENTIK_TOKEN": "t",
+			"AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS": "not-a-cidr",
+		}[k]
+	}, &stdout, &stderr)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr.String(), "AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS")
+	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), stderr.String())
 }

@@ -1,0 +1,72 @@
+package session_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/outpost-go/outposts/authclient/cache"
+	"github.com/outpost-go/outposts/proxy-outpost/session"
+)
+
+func TestNearInvalidation(t *testing.T) {
+	t.Parallel()
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
+		t.Skip("needs redis on 127.0.0.1:6379 (apt-get install redis-server)")
+	} else {
+		_ = c.Close()
+	}
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	prefix := "near-test:" + t.Name() + ":" + time.Now().Format("150405.000000000") + ":"
+	t.Cleanup(func() {
+		_ = client.Del(context.Background(), prefix+"k").Err()
+		_ = client.Close()
+	})
+	shared := cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	mk := func() *session.Near {
+		n := session.NewNear(shared, client, session.NearOptions{Channel: "near-test:" + t.Name(), Log: zerolog.Nop()})
+		go n.Run(ctx)
+		require.Eventually(t, n.Live, 10*time.Second, 10*time.Millisecond)
+		return n
+	}
+	a, b := mk(), mk()
+
+	a.Set(ctx, "k", []byte("v1"), time.Minute)
+	v, ok := b.Get(ctx, "k")
+	require.True(t, ok)
+	assert.Equal(t, "v1", string(v))
+
+	// b now holds a local copy; a's write must reach it.
+	a.Set(ctx, "k", []byte("v2"), time.Minute)
+	require.Eventually(t, func() bool {
+		v, ok := b.Get(ctx, "k")
+		return ok && string(v) == "v2"
+	}, 10*time.Second, 5*time.Millisecond)
+
+	a.Delete(ctx, "k")
+	require.Eventually(t, func() bool {
+		_, ok := b.Get(ctx, "k")
+		return !ok
+	}, 10*time.Second, 5*time.Millisecond)
+}
+
+func TestNearWithoutSubscriptionReadsThrough(t *testing.T) {
+	t.Parallel()
+	shared := cache.NewMemory(10)
+	n := session.NewNear(shared, nil, session.NearOptions{})
+	ctx := context.Background()
+	n.Set(ctx, "k", []byte("v"), time.Minute)
+	shared.Set(ctx, "k", []byte("changed"), time.Minute)
+	v, ok := n.Get(ctx, "k")
+	require.True(t, ok)
+	assert.Equal(t, "changed", string(v), "no local copy while not subscribed")
+	assert.False(t, n.Live())
+}
