@@ -1,7 +1,6 @@
 package flow_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
 	"github.com/outpost-go/outposts/authclient/flow"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 	"github.com/outpost-go/outposts/authclient/totp"
 )
 
@@ -25,23 +25,6 @@ const (
 	ldapQuery = "goauthentik.io/outpost/ldap=true"
 	totpKey   = "3132333435363738393031323334353637383930"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testCore is a stand-in core serving testdata/flow.yaml.
 type testCore struct {
@@ -113,7 +96,7 @@ func wrongCode(t *testing.T) string {
 func TestAgainstDevcore(t *testing.T) {
 	t.Parallel()
 	tc := startCore(t)
-	logs := &syncBuffer{}
+	logs := &outposttest.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 	ldap := tc.executor(t, "flow-ldap", log)
 	radius := tc.executor(t, "flow-radius", log)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// syncBuffer lets concurrent loggers share one buffer under -race.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 func lines(t *testing.T, out string) []map[string]any {
 	t.Helper()
@@ -155,22 +136,6 @@ func TestNewDebugConsole(t *testing.T) {
 	assert.Contains(t, out, "client=10.0.0.1")
 	assert.NotContains(t, out, "\x1b[", "no colours when not a terminal")
 	assert.False(t, json.Valid([]byte(strings.TrimSpace(out))))
-}
-
-func TestConcurrentLinesStayWhole(t *testing.T) {
-	t.Parallel()
-	var buf syncBuffer
-	l := New(&buf, "info", false)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := range 50 {
-				l.Info().Int("g", g).Int("i", i).Msg(strings.Repeat("m", g*100))
-			}
-		})
-	}
-	wg.Wait()
-	assert.Len(t, lines(t, buf.String()), 400)
 }
 
 func TestRedact(t *testing.T) {

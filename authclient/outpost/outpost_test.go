@@ -23,6 +23,7 @@ import (
 	"github.com/outpost-go/outposts/authclient/events"
 	"github.com/outpost-go/outposts/authclient/metrics"
 	"github.com/outpost-go/outposts/authclient/outpost"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 const (
@@ -92,30 +93,12 @@ func (r *recorder[P]) isRunning() bool {
 	return r.running
 }
 
-// syncBuffer is a log sink safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type running[P any] struct {
 	core *devcoretest.Core
 	srv  *recorder[P]
 	reg  *prometheus.Registry
 	rt   chan *outpost.Runtime
-	log  *syncBuffer
+	log  *outposttest.Buffer
 	stop context.CancelFunc
 	done chan error
 }
@@ -134,7 +117,7 @@ func ldapProviders(ctx context.Context, c *core.Client) ([]api.LDAPOutpostConfig
 // run starts the runtime in the background; t.Cleanup stops it.
 func run[P any](t *testing.T, c *devcoretest.Core, opts outpost.Options[P], srv *recorder[P]) *running[P] {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &outposttest.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("runtime log:\n%s", log.String())
@@ -316,7 +299,7 @@ func TestNoProviderList(t *testing.T) {
 	srv := &recorder[outpost.None]{}
 	var specific sync.WaitGroup
 	specific.Add(1)
-	log := &syncBuffer{}
+	log := &outposttest.Buffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/outpost-go/outposts/authclient/backoff"
 	"github.com/outpost-go/outposts/authclient/cache"
+	"github.com/outpost-go/outposts/authclient/certs"
 	"github.com/outpost-go/outposts/authclient/core"
 	"github.com/outpost-go/outposts/authclient/credcache"
 	"github.com/outpost-go/outposts/authclient/flow"
@@ -83,7 +84,8 @@ type Service struct {
 	srv      *server.Server
 
 	providers atomic.Pointer[[]*provider] // longest base DN first
-	certs     atomic.Pointer[certSet]
+	tlsCerts  atomic.Pointer[certs.Selector]
+	keyPairs  *certs.Store
 	self      *tls.Certificate
 	refreshMu sync.Mutex
 
@@ -108,7 +110,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Cache == nil {
 		opts.Cache = cache.NewMemory(0)
 	}
-	self, err := selfSigned()
+	self, err := certs.SelfSigned("authentik LDAP outpost (self-signed)", "localhost")
 	if err != nil {
 		return nil, err
 	}
@@ -125,14 +127,15 @@ func New(opts Options) (*Service, error) {
 		// The in-process layer keeps Redis off the hot path; a success voided
 		// on another replica is still honoured here for at most
 		// localBindAge (SESSION_END reaches every replica at once).
-		binds:   credcache.New(cache.Namespace(opts.Cache, "ldap"), secret, opts.BindCacheTTL).WithLocal(cache.DefaultMaxEntries*10, localBindAge),
-		limiter: credcache.NewLimiter(cache.Namespace(opts.Cache, "ldap"), secret, opts.Limiter),
-		self:    self,
-		ready:   make(chan struct{}),
+		binds:    credcache.New(cache.Namespace(opts.Cache, "ldap"), secret, opts.BindCacheTTL).WithLocal(cache.DefaultMaxEntries*10, localBindAge),
+		limiter:  credcache.NewLimiter(cache.Namespace(opts.Cache, "ldap"), secret, opts.Limiter),
+		keyPairs: certs.NewStore(opts.Client),
+		self:     self,
+		ready:    make(chan struct{}),
 	}
 	empty := []*provider{}
 	s.providers.Store(&empty)
-	s.certs.Store(&certSet{self: self})
+	s.tlsCerts.Store(certs.NewSelector(self, nil))
 	s.srv = server.New(server.Options{
 		Handler:     s,
 		StartTLS:    s.tlsConfig(),
@@ -151,7 +154,7 @@ func (s *Service) tlsConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return s.certs.Load().get(hello)
+			return s.tlsCerts.Load().GetCertificate(hello)
 		},
 	}
 }
@@ -169,7 +172,13 @@ func (s *Service) Refresh(ctx context.Context, cfgs []api.LDAPOutpostConfig) err
 		old[p.cfg.Pk] = p
 	}
 	next := make([]*provider, 0, len(cfgs))
-	certs := &certSet{byName: map[string]*tls.Certificate{}, wildcard: map[string]*tls.Certificate{}, self: s.self}
+	// A provider's certificate is served for its tls_server_name; the
+	// first provider certificate, else the self-signed one, to every other
+	// client. authentik's SNI check compares pointers and never matches;
+	// this one compares names.
+	byName := map[string]*tls.Certificate{}
+	var fallback *tls.Certificate
+	var keyPairs []string
 	var errs []error
 	for _, cfg := range cfgs {
 		p, err := newProvider(cfg)
@@ -189,19 +198,18 @@ func (s *Service) Refresh(ctx context.Context, cfgs []api.LDAPOutpostConfig) err
 			}
 		}
 		if id := cfg.Certificate.Get(); id != nil && *id != "" {
-			cert, err := fetchCertificate(ctx, s.opts.Client, *id)
+			keyPairs = append(keyPairs, *id)
+			// On a failed fetch the copy fetched before is still served.
+			cert, err := s.keyPairs.Get(ctx, *id)
 			if err != nil {
-				errs = append(errs, err)
-			} else {
-				if certs.fallback == nil {
-					certs.fallback = cert
+				errs = append(errs, fmt.Errorf("provider %s: %w", cfg.Name, err))
+			}
+			if cert != nil {
+				if fallback == nil {
+					fallback = cert
 				}
 				if name := cfg.GetTlsServerName(); name != "" {
-					if len(name) > 2 && name[:2] == "*." {
-						certs.wildcard[name[1:]] = cert
-					} else {
-						certs.byName[name] = cert
-					}
+					byName[name] = cert
 				}
 			}
 		}
@@ -209,7 +217,11 @@ func (s *Service) Refresh(ctx context.Context, cfgs []api.LDAPOutpostConfig) err
 	}
 	sort.SliceStable(next, func(i, j int) bool { return len(next[i].base) > len(next[j].base) })
 	s.providers.Store(&next)
-	s.certs.Store(certs)
+	s.keyPairs.Retain(keyPairs...)
+	if fallback == nil {
+		fallback = s.self
+	}
+	s.tlsCerts.Store(certs.NewSelector(fallback, byName))
 	s.log.Info().Int("providers", len(next)).Msg("received providers")
 	// Providers are served from here on: from the snapshot they kept or
 	// loaded, or (until their first snapshot is built) from the core.

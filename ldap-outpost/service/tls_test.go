@@ -6,29 +6,47 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
 )
 
-func TestCertSelection(t *testing.T) {
+// LDAPS serves the provider's certificate (fetched from the core) for its
+// tls_server_name and, being the only one, to every other client too; with
+// no provider certificate it serves a self-signed one.
+func TestLDAPSCertificate(t *testing.T) {
 	t.Parallel()
-	mk := func() *tls.Certificate {
-		c, err := selfSigned()
-		require.NoError(t, err)
-		return c
+	withCert := devcoretest.WithBlueprint("zz-cert.yaml", `version: 1
+entries:
+  - model: authentik_crypto.certificatekeypair
+    id: cert
+    identifiers:
+      name: ldap.example.com
+  - model: authentik_providers_ldap.ldapprovider
+    identifiers:
+      name: ldap-provider
+    attrs:
+      certificate: !KeyOf cert
+      tls_server_name: ldap.example.com
+`)
+	tests := []struct {
+		name string
+		opts []devcoretest.Option
+		sni  []string
+		cn   string
+	}{
+		{"provider certificate", []devcoretest.Option{devcoretest.WithDemo(), withCert}, []string{"ldap.example.com", "LDAP.Example.com", "other.example.com", ""}, "ldap.example.com"},
+		{"self-signed", nil, []string{"ldap.example.com", ""}, "authentik LDAP outpost (self-signed)"},
 	}
-	a, b, w, self := mk(), mk(), mk(), mk()
-	set := &certSet{
-		byName:   map[string]*tls.Certificate{"ldap.a.example": a, "ldap.b.example": b},
-		wildcard: map[string]*tls.Certificate{".w.example": w},
-		fallback: a, self: self,
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := start(t, tt.opts...)
+			for _, sni := range tt.sni {
+				conn, err := tls.Dial("tcp", f.ldaps, &tls.Config{ServerName: sni, InsecureSkipVerify: true}) // #nosec G402 -- the test inspects the certificate
+				require.NoError(t, err, sni)
+				assert.Equal(t, tt.cn, conn.ConnectionState().PeerCertificates[0].Subject.CommonName, sni)
+				_ = conn.Close()
+			}
+		})
 	}
-	for name, want := range map[string]*tls.Certificate{
-		"ldap.b.example": b, "LDAP.B.EXAMPLE.": b, "ldap.a.example": a, "x.w.example": w, "unknown": a, "": a,
-	} {
-		got, err := set.get(&tls.ClientHelloInfo{ServerName: name})
-		require.NoError(t, err)
-		assert.Same(t, want, got, name)
-	}
-	got, err := (&certSet{self: self}).get(&tls.ClientHelloInfo{ServerName: "x"})
-	require.NoError(t, err)
-	assert.Same(t, self, got, "no provider certificate: self-signed")
 }

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -27,26 +26,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 	"github.com/outpost-go/outposts/authclient/totp"
 )
-
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // handedOut are the ports freePort returned in this process: parallel
 // tests asking between a port's release and its use must not get it too.
@@ -129,7 +111,7 @@ func requireRedis(t *testing.T) {
 type outpostInstance struct {
 	Addr        string
 	MetricsAddr string
-	Log         *lockedBuffer
+	Log         *outposttest.Buffer
 	stop        func()
 }
 
@@ -204,7 +186,7 @@ func startOutpost(t *testing.T, dc *devcoretest.Core, port int, redisPrefix stri
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logBuf := &lockedBuffer{}
+	logBuf := &outposttest.Buffer{}
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)

@@ -26,6 +26,7 @@ import (
 	"goauthentik.io/api/v3"
 
 	"github.com/outpost-go/outposts/authclient/cache"
+	"github.com/outpost-go/outposts/authclient/certs"
 	"github.com/outpost-go/outposts/authclient/events"
 	"github.com/outpost-go/outposts/authclient/logging"
 	"github.com/outpost-go/outposts/authclient/outpost"
@@ -43,7 +44,9 @@ type Server struct {
 	settings Settings
 	log      zerolog.Logger
 	metrics  *application.Metrics
-	certs    *certStore
+	keyPairs *certs.Store
+	defCert  *tls.Certificate
+	tlsCerts atomic.Pointer[certs.Selector]
 	// near fronts the shared cache for session payloads; nil without Redis.
 	near      *session.Near
 	nearClose func() error
@@ -70,7 +73,12 @@ func New(rt *outpost.Runtime, settings Settings) (*Server, error) {
 		log:      logging.Named(rt.Logger, "authentik.outpost.proxyv2"),
 		metrics:  application.NewMetrics(rt.Registry),
 	}
-	s.certs = newCertStore(rt.Client, s.log)
+	def, err := certs.SelfSigned("authentik Outpost default certificate", "*")
+	if err != nil {
+		return nil, fmt.Errorf("proxy server: %w", err)
+	}
+	s.keyPairs, s.defCert = certs.NewStore(rt.Client), def
+	s.tlsCerts.Store(certs.NewSelector(def, nil))
 	if rt.Config.Redis.Enabled() && rt.Cache != nil {
 		opts, err := rt.Config.Redis.Options()
 		if err != nil {
@@ -143,7 +151,8 @@ func (s *Server) Refresh(ctx context.Context, providers []api.ProxyOutpostConfig
 		deps.Cache = cache.NewMemory(cache.DefaultMaxEntries)
 	}
 	next := &routes{byHost: map[string]*application.App{}, byName: map[string]*application.App{}}
-	withCert := map[string]bool{}
+	byName := map[string]*tls.Certificate{}
+	var keyPairs []string
 	for _, p := range providers {
 		a, err := application.New(p, deps)
 		if err != nil {
@@ -151,9 +160,14 @@ func (s *Server) Refresh(ctx context.Context, providers []api.ProxyOutpostConfig
 			continue
 		}
 		if kp := a.Certificate(); kp != "" {
-			withCert[hostOnly(a.Host())] = true
-			if err := s.certs.add(ctx, a.Host(), kp); err != nil {
-				s.log.Warn().Err(err).Str("provider", p.Name).Msg("failed to fetch the provider's certificate, serving the default one")
+			keyPairs = append(keyPairs, kp)
+			// On a failed fetch the copy fetched before is still served.
+			cert, err := s.keyPairs.Get(ctx, kp)
+			if err != nil {
+				s.log.Warn().Err(err).Str("provider", p.Name).Bool("previous", cert != nil).Msg("failed to fetch the provider's certificate")
+			}
+			if cert != nil {
+				byName[hostOnly(a.Host())] = cert
 			}
 		}
 		next.byHost[a.Host()] = a
@@ -165,7 +179,8 @@ func (s *Server) Refresh(ctx context.Context, providers []api.ProxyOutpostConfig
 			next.domains = append(next.domains, a)
 		}
 	}
-	s.certs.retain(withCert)
+	s.keyPairs.Retain(keyPairs...)
+	s.tlsCerts.Store(certs.NewSelector(s.defCert, byName))
 	// Longest cookie domain first, so the most specific one wins.
 	for i := 1; i < len(next.domains); i++ {
 		for j := i; j > 0 && len(next.domains[j].CookieDomain()) > len(next.domains[j-1].CookieDomain()); j-- {
@@ -361,7 +376,9 @@ func (s *Server) Serve(ctx context.Context, ln, lns net.Listener) error {
 	}
 	if lns != nil {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog.std(),
-			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.get}}
+			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return s.tlsCerts.Load().GetCertificate(hello)
+			}}}
 		servers = append(servers, srv)
 		s.log.Info().Str("listen", lns.Addr().String()).Msg("Starting HTTPS server")
 		go func() { errc <- srv.ServeTLS(lns, "", "") }()

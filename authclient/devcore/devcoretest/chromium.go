@@ -130,8 +130,9 @@ func (c *Chromium) WaitFor(what, expr string) string {
 // StartChromium starts headless Chromium with a profile of its own and one
 // blank page; the test's end closes it. Start it after the servers it will
 // talk to, so its cleanup (which runs first) closes its connections before
-// they shut down.
-func StartChromium(t testing.TB) *Chromium {
+// they shut down. args are added to Chromium's command line, for example
+// "--host-resolver-rules=MAP *.localhost 127.0.0.1".
+func StartChromium(t testing.TB, args ...string) *Chromium {
 	t.Helper()
 	bin := ChromiumPath(t)
 	// Chromium's helper processes may still be writing to the profile for
@@ -139,10 +140,13 @@ func StartChromium(t testing.TB) *Chromium {
 	// process group is gone.
 	profile, err := os.MkdirTemp("", "devcore-chromium-")
 	require.NoError(t, err)
-	cmd := exec.Command(bin,
+	flags := []string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-		"--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
+		"--user-data-dir=" + profile, "--remote-debugging-port=0",
+	}
+	flags = append(flags, args...)
+	cmd := exec.Command(bin, append(flags, "about:blank")...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
