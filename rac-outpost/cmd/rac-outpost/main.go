@@ -20,9 +20,10 @@ import (
 	"github.com/outpost-go/outposts/rac-outpost/settings"
 )
 
-// version is this outpost's version; the build hash comes from
-// GIT_BUILD_HASH.
-const version = "0.1.0-dev"
+// version is this outpost's version. It is a var so that release builds
+// can set it with -ldflags "-X main.version=1.2.3" (see the Dockerfile);
+// the build hash comes from GIT_BUILD_HASH.
+var version = "0.1.0-dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
