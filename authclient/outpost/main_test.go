@@ -3,6 +3,8 @@ package outpost_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -108,4 +110,38 @@ func TestMainRuns(t *testing.T) {
 	}, &bytes.Buffer{}, &stderr, program())
 	assert.Equal(t, 0, code, stderr.String())
 	assert.Equal(t, 0, stop())
+}
+
+// TestDebugServer: the profiler listens on AUTHENTIK_LISTEN__DEBUG only
+// when AUTHENTIK_DEBUG is true.
+func TestDebugServer(t *testing.T) {
+	t.Parallel()
+	core := devcoretest.Start(t)
+	for _, debug := range []bool{true, false} {
+		t.Run(fmt.Sprint("debug=", debug), func(t *testing.T) {
+			metricsAddr, debugAddr := outposttest.FreeAddr(t), outposttest.FreeAddr(t)
+			_, stop := outposttest.InProcess(t, program(), map[string]string{
+				"AUTHENTIK_HOST":            core.URL,
+				"AUTHENTIK_TOKEN":           core.Token("rac-outpost"),
+				"AUTHENTIK_LISTEN__METRICS": metricsAddr,
+				"AUTHENTIK_LISTEN__DEBUG":   debugAddr,
+				"AUTHENTIK_DEBUG":           fmt.Sprint(debug),
+			})
+			require.Eventually(t, func() bool { return outposttest.Ping(metricsAddr) == 204 }, outposttest.Wait, outposttest.Tick)
+			if debug {
+				require.Eventually(t, func() bool {
+					resp, err := http.Get("http://" + debugAddr + "/debug/pprof/")
+					if err != nil {
+						return false
+					}
+					resp.Body.Close()
+					return resp.StatusCode == http.StatusOK
+				}, outposttest.Wait, outposttest.Tick)
+			} else {
+				_, err := http.Get("http://" + debugAddr + "/debug/pprof/")
+				assert.Error(t, err, "the profiler must not listen without AUTHENTIK_DEBUG")
+			}
+			assert.Equal(t, 0, stop())
+		})
+	}
 }

@@ -295,6 +295,17 @@ func Run[P any](ctx context.Context, opts Options[P], newServer func(rt *Runtime
 			}
 		})
 	}
+	if addr := opts.Config.Listen.Debug; opts.Config.Debug && addr != "" {
+		// The profiler only with AUTHENTIK_DEBUG, as in authentik: it
+		// exposes internals and must not be reachable by default. A failure
+		// here is logged, never fatal: it is a diagnostic aid.
+		dlog := logging.Named(opts.Logger, "authentik.outpost.debug")
+		wg.Go(func() {
+			if err := metrics.Serve(runCtx, addr, debugHandler(), dlog); err != nil && runCtx.Err() == nil {
+				dlog.Warn().Err(err).Str("listen", addr).Msg("debug server stopped")
+			}
+		})
+	}
 	srvDone := make(chan struct{})
 	wg.Go(func() {
 		defer close(srvDone)
