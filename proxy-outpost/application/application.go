@@ -67,8 +67,9 @@ type Deps struct {
 	HostBrowser *url.URL
 	// Sessions sets the session lifetimes.
 	Sessions session.Options
-	// PayloadCache, when set, holds session payloads (a session.Near in
-	// front of Cache); New namespaces it like Cache.
+	// PayloadCache, when set, holds session payloads and serves the
+	// revocation epoch reads (a session.Near in front of Cache); New
+	// namespaces it like Cache.
 	PayloadCache cache.Cache
 	// Trusted reports whether the peer of r may set forwarding headers.
 	// nil trusts nobody.
@@ -104,6 +105,7 @@ type App struct {
 	sessions      *session.Store
 	headerCache   cache.Cache
 	headerKey     []byte // keys headerCache entries
+	versionHeader string // X-authentik-meta-version
 
 	proxy *upstreamProxy
 }
@@ -195,12 +197,16 @@ func New(p api.ProxyOutpostConfig, deps Deps) (*App, error) {
 	sopts := deps.Sessions
 	if deps.PayloadCache != nil {
 		sopts.Payloads = cache.Namespace(deps.PayloadCache, append(slices.Clone(ns), "session")...)
+		// Revocation epochs are read on every request: the near cache
+		// answers them locally and a revocation invalidates every replica.
+		sopts.Epochs = sopts.Payloads
 	}
 	a.sessions, err = session.New(cache.Namespace(base, append(ns, "session")...), secret, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 	}
 	a.headerCache = cache.Namespace(base, append(ns, "header-auth")...)
+	a.versionHeader = "goauthentik.io/outpost/" + deps.Version
 	hk := sha256.Sum256([]byte("goauthentik.io/outpost/proxy/header-auth:" + secret))
 	a.headerKey = hk[:]
 

@@ -142,9 +142,25 @@ func TestStripIdentityHeaders(t *testing.T) {
 	h.Set("X-Authentik-Username", "x")
 	h["X_authentik_username"] = []string{"x"}
 	h["x-AUTHENTIK-meta-app"] = []string{"x"}
+	h["X-authentik_Meta-Jwt"] = []string{"x"}
 	h.Set("X-Other", "keep")
+	h.Set("X-Authentik", "keep")
+	h["X-authentikx-a"] = []string{"keep"}
 	StripIdentityHeaders(h)
-	assert.Equal(t, http.Header{"X-Other": {"keep"}}, h)
+	assert.Equal(t, http.Header{"X-Other": {"keep"}, "X-Authentik": {"keep"}, "X-authentikx-a": {"keep"}}, h)
+}
+
+func TestIdentityHeaderMatchesCanonicalForm(t *testing.T) {
+	t.Parallel()
+	// The allocation-free check agrees with lower-casing and mapping '_'
+	// to '-' first.
+	for _, k := range []string{"", "X", "x-authentik-", "X-AUTHENTIK-A", "x_authentik_uid", "X-Authentik", "x-authentic-a", "Y-authentik-a", "x-authentik_", "X_Authentik-Meta"} {
+		want := strings.HasPrefix(strings.ToLower(strings.ReplaceAll(k, "_", "-")), "x-authentik-")
+		assert.Equal(t, want, isIdentityHeader(k), k)
+	}
+	for _, k := range IdentityHeaders {
+		assert.True(t, isIdentityHeader(k), k)
+	}
 }
 
 func TestSkipPathSemantics(t *testing.T) {

@@ -33,18 +33,27 @@ var IdentityHeaders = []string{
 // built from user attributes, and additionalHeaders from the ak_proxy
 // user attributes.
 func (a *App) setIdentityHeaders(h http.Header, c *session.Claims, rawToken string) {
-	h.Set("X-authentik-username", c.PreferredUsername)
-	h.Set("X-authentik-groups", strings.Join(c.Groups, "|"))
-	h.Set("X-authentik-entitlements", strings.Join(c.Entitlements, "|"))
-	h.Set("X-authentik-email", c.Email)
-	h.Set("X-authentik-name", c.Name)
-	h.Set("X-authentik-uid", c.Sub)
-	h.Set("X-authentik-jwt", rawToken)
-	h.Set("X-authentik-meta-jwks", a.cfg.OidcConfiguration.JwksUri)
-	h.Set("X-authentik-meta-outpost", a.deps.OutpostName)
-	h.Set("X-authentik-meta-provider", a.cfg.Name)
-	h.Set("X-authentik-meta-app", a.cfg.AssignedApplicationSlug)
-	h.Set("X-authentik-meta-version", "goauthentik.io/outpost/"+a.deps.Version)
+	// One backing array for the twelve values and canonical keys written
+	// straight into the map: Header.Set would canonicalise (allocate) each
+	// key and allocate each value slice, on every request.
+	vals := [...]string{
+		c.PreferredUsername,
+		strings.Join(c.Groups, "|"),
+		strings.Join(c.Entitlements, "|"),
+		c.Email,
+		c.Name,
+		c.Sub,
+		rawToken,
+		a.cfg.OidcConfiguration.JwksUri,
+		a.deps.OutpostName,
+		a.cfg.Name,
+		a.cfg.AssignedApplicationSlug,
+		a.versionHeader,
+	}
+	backing := vals[:]
+	for i, k := range canonicalIdentityHeaders {
+		h[k] = backing[i : i+1 : i+1]
+	}
 	if c.Proxy == nil {
 		return
 	}
@@ -72,6 +81,16 @@ func (a *App) setIdentityHeaders(h http.Header, c *session.Claims, rawToken stri
 		}
 	}
 }
+
+// canonicalIdentityHeaders are IdentityHeaders in canonical form, in the
+// same order.
+var canonicalIdentityHeaders = func() []string {
+	out := make([]string, len(IdentityHeaders))
+	for i, k := range IdentityHeaders {
+		out[i] = http.CanonicalHeaderKey(k)
+	}
+	return out
+}()
 
 func headerValue(v any) string {
 	switch x := v.(type) {
@@ -107,9 +126,30 @@ func validHeaderName(k string) bool {
 // treat as the same header.
 func StripIdentityHeaders(h http.Header) {
 	for k := range h {
-		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
-		if strings.HasPrefix(n, "x-authentik-") {
+		if isIdentityHeader(k) {
 			delete(h, k)
 		}
 	}
+}
+
+// isIdentityHeader reports whether k starts with x-authentik- in any case,
+// with '_' for any '-', without allocating (it runs on every header of
+// every proxied request).
+func isIdentityHeader(k string) bool {
+	const prefix = "x-authentik-"
+	if len(k) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := k[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }

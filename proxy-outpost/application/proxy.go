@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,8 +129,14 @@ func newUpstreamProxy(a *App) (*upstreamProxy, error) {
 				pr.Out.Host = h
 			}
 		},
-		Transport:     &timedTransport{rt: tr, a: a},
-		FlushInterval: -1,
+		Transport: &timedTransport{rt: tr, a: a},
+		// No FlushInterval: ReverseProxy already flushes every write of a
+		// streaming response (SSE, unknown length); flushing every write of
+		// every response cost a write syscall per copy.
+
+		// Without a pool ReverseProxy allocates a 32 KiB copy buffer per
+		// response, which alone drove most of the GC work under load.
+		BufferPool: newCopyBuffers(),
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set("X-Powered-By", "goauthentik.io")
 			return nil
@@ -140,6 +147,25 @@ func newUpstreamProxy(a *App) (*upstreamProxy, error) {
 		},
 	}
 	return up, nil
+}
+
+// copyBufferSize is ReverseProxy's own default.
+const copyBufferSize = 32 * 1024
+
+// copyBuffers lends ReverseProxy its copy buffers.
+type copyBuffers struct{ pool *sync.Pool }
+
+func newCopyBuffers() copyBuffers {
+	return copyBuffers{pool: &sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}}
+}
+
+func (c copyBuffers) Get() []byte { return *c.pool.Get().(*[]byte) }
+
+func (c copyBuffers) Put(b []byte) {
+	if cap(b) >= copyBufferSize {
+		b = b[:copyBufferSize]
+		c.pool.Put(&b)
+	}
 }
 
 type timedTransport struct {

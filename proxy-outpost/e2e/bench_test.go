@@ -75,6 +75,11 @@ http {
             proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
+            # A location's proxy_set_header replaces the http block's:
+            # without this nginx sends Connection: close and opens a new
+            # connection per auth subrequest (to the outpost and to the
+            # static baseline alike).
+            proxy_set_header Connection "";
         }
     }
     server {
@@ -88,6 +93,11 @@ http {
             proxy_pass http://app/auth-static;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
+            # A location's proxy_set_header replaces the http block's:
+            # without this nginx sends Connection: close and opens a new
+            # connection per auth subrequest (to the outpost and to the
+            # static baseline alike).
+            proxy_set_header Connection "";
         }
     }
     server {

@@ -14,15 +14,17 @@ import (
 )
 
 // Near is a small in-process cache in front of the shared cache, for
-// session payloads: most requests then cost no cache round trip at all.
-// Every write and delete is published on a Redis channel, and every
-// replica drops its copy of the key when the message arrives.
+// session payloads and revocation epochs: most requests then cost no cache
+// round trip at all. Every write and delete is published on a Redis
+// channel, and every replica drops its copy of the key when the message
+// arrives. Absent keys are remembered too (most users were never revoked,
+// so their epoch key does not exist), under the same invalidation.
 //
 // A local copy is used only while the subscription is live: when it drops
 // (Redis restarts, the network breaks) messages may be lost, so Near
 // forgets everything and reads through to the shared cache until it has
-// subscribed again. Revocation does not depend on it: the per-user epoch is
-// never cached locally (see Store).
+// subscribed again. A revocation is therefore seen at once on every replica
+// whose subscription is live, and read from the shared cache on the others.
 type Near struct {
 	shared  cache.Cache
 	client  redis.UniversalClient
@@ -43,8 +45,14 @@ type Near struct {
 
 type nearEntry struct {
 	value   []byte
+	missing bool // the shared cache had no such key
 	expires time.Time
 }
+
+// redisState is implemented by cache.Failover: while it serves from its
+// in-process fallback, what it returns says nothing about Redis and must
+// not be kept.
+type redisState interface{ UsingRedis() bool }
 
 // NearOptions configures a Near.
 type NearOptions struct {
@@ -84,22 +92,34 @@ func (n *Near) Get(ctx context.Context, key string) ([]byte, bool) {
 	e, ok := n.entries[key]
 	n.mu.Unlock()
 	if ok && now.Before(e.expires) {
+		if e.missing {
+			return nil, false
+		}
 		return append([]byte(nil), e.value...), true
 	}
 	before := n.gen.Load()
 	v, ok := n.shared.Get(ctx, key)
-	if !ok {
-		return nil, false
+	// A miss is kept only when it is a real answer from the shared cache:
+	// not a caller that gave up, not a failover cache answering from its
+	// own memory.
+	keep := ok || ctx.Err() == nil
+	if rs, isRS := n.shared.(redisState); isRS && !rs.UsingRedis() {
+		keep = false
 	}
-	n.mu.Lock()
-	if n.gen.Load() == before && n.live.Load() {
-		n.putLocked(key, v, now)
+	if keep {
+		n.mu.Lock()
+		// Kept only if no invalidation arrived while reading: a write
+		// published after our read was answered always bumps gen, before or
+		// after this point (then it deletes the entry).
+		if n.gen.Load() == before && n.live.Load() {
+			n.putLocked(key, v, !ok, now)
+		}
+		n.mu.Unlock()
 	}
-	n.mu.Unlock()
-	return v, true
+	return v, ok
 }
 
-func (n *Near) putLocked(key string, v []byte, now time.Time) {
+func (n *Near) putLocked(key string, v []byte, missing bool, now time.Time) {
 	if len(n.entries) >= n.max {
 		// Drop an arbitrary tenth; simpler than an LRU and good enough
 		// for a cache whose misses cost one Redis read.
@@ -111,7 +131,7 @@ func (n *Near) putLocked(key string, v []byte, now time.Time) {
 			}
 		}
 	}
-	n.entries[key] = nearEntry{value: append([]byte(nil), v...), expires: now.Add(n.ttl)}
+	n.entries[key] = nearEntry{value: append([]byte(nil), v...), missing: missing, expires: now.Add(n.ttl)}
 }
 
 // Set implements cache.Cache: the shared cache first, then the others are
@@ -122,7 +142,7 @@ func (n *Near) Set(ctx context.Context, key string, value []byte, ttl time.Durat
 	n.publish(ctx, key)
 	if ttl > 0 && n.live.Load() {
 		n.mu.Lock()
-		n.putLocked(key, value, time.Now())
+		n.putLocked(key, value, false, time.Now())
 		n.mu.Unlock()
 	}
 }

@@ -25,7 +25,7 @@ func TestNearInvalidation(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	prefix := "near-test:" + t.Name() + ":" + time.Now().Format("150405.000000000") + ":"
 	t.Cleanup(func() {
-		_ = client.Del(context.Background(), prefix+"k").Err()
+		_ = client.Del(context.Background(), prefix+"k", prefix+"absent").Err()
 		_ = client.Close()
 	})
 	shared := cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
@@ -55,6 +55,16 @@ func TestNearInvalidation(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, ok := b.Get(ctx, "k")
 		return !ok
+	}, 10*time.Second, 5*time.Millisecond)
+
+	// b remembers that a key is absent (a user never revoked); a's first
+	// write of it must reach b all the same.
+	_, ok = b.Get(ctx, "absent")
+	require.False(t, ok)
+	a.Set(ctx, "absent", []byte("e1"), time.Minute)
+	require.Eventually(t, func() bool {
+		v, ok := b.Get(ctx, "absent")
+		return ok && string(v) == "e1"
 	}, 10*time.Second, 5*time.Millisecond)
 }
 

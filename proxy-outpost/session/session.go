@@ -17,8 +17,10 @@
 // epoch current when it was created and is valid only while the epoch has
 // not moved. Signing out bumps the epoch: one write revokes every session
 // of that user on every replica, without scanning the store. The epoch is
-// read from the cache on every request (never from a local copy), so a
-// revocation is seen by the very next request whichever replica serves it.
+// checked on every request. With a Near in front of Redis it is answered
+// from a local copy that the revocation's pub/sub message drops on every
+// replica, and read from Redis whenever the subscription is not live, so a
+// revocation is seen by the next request whichever replica serves it.
 // A per-IdP-session index (the token's sid) lets the core's SESSION_END
 // delete exactly the sessions that belong to the ended authentik session.
 //

@@ -38,14 +38,21 @@ type Options struct {
 	Now func() time.Time
 	// Payloads, when set, holds the session payloads instead of the main
 	// cache (a Near in front of the same shared cache, namespaced alike).
-	// Revocation epochs, logins and indexes always use the main cache.
+	// Logins and indexes always use the main cache.
 	Payloads cache.Cache
+	// Epochs, when set, serves the revocation epoch reads (a Near in front
+	// of the same shared cache, namespaced alike, so that a revocation on
+	// any replica invalidates every replica's copy at once). Revocations
+	// are written through it.
+	Epochs cache.Cache
 }
 
 // Store keeps the sessions of one provider.
 type Store struct {
 	c         cache.Cache
 	p         cache.Cache // session payloads
+	e         cache.Cache // revocation epochs
+	decoded   *decodedCache
 	secret    []byte
 	cookieKey []byte
 	idle, max time.Duration
@@ -103,7 +110,11 @@ func New(c cache.Cache, cookieSecret string, opts Options) (*Store, error) {
 	if p == nil {
 		p = c
 	}
-	return &Store{c: c, p: p, secret: []byte(cookieSecret), cookieKey: ck, idle: opts.IdleTimeout, max: opts.MaxLifetime, now: opts.Now}, nil
+	e := opts.Epochs
+	if e == nil {
+		e = c
+	}
+	return &Store{c: c, p: p, e: e, decoded: newDecodedCache(decodedMax), secret: []byte(cookieSecret), cookieKey: ck, idle: opts.IdleTimeout, max: opts.MaxLifetime, now: opts.Now}, nil
 }
 
 // IdleTimeout and MaxLifetime are the configured lifetimes.
@@ -192,6 +203,19 @@ func (s *Store) Load(ctx context.Context, id ID) (*Session, error) {
 }
 
 func (s *Store) open(id ID, blob []byte) (*Session, error) {
+	if sess, ok := s.decoded.get(id.key, blob); ok {
+		return sess, nil
+	}
+	sess, err := s.decrypt(id, blob)
+	if err != nil {
+		return nil, err
+	}
+	s.decoded.put(id.key, blob, sess)
+	c := *sess
+	return &c, nil
+}
+
+func (s *Store) decrypt(id ID, blob []byte) (*Session, error) {
 	g, err := s.aead(id)
 	if err != nil {
 		return nil, err
@@ -274,7 +298,11 @@ func hashKey(prefix, v string) string {
 
 // Epoch is the user's current revocation epoch; a new session records it.
 func (s *Store) Epoch(ctx context.Context, sub string) uint64 {
-	b, ok := s.c.Get(ctx, hashKey("u:", sub))
+	return s.epoch(ctx, s.e, sub)
+}
+
+func (s *Store) epoch(ctx context.Context, c cache.Cache, sub string) uint64 {
+	b, ok := c.Get(ctx, hashKey("u:", sub))
 	if !ok || len(b) != 8 {
 		return 0
 	}
@@ -283,10 +311,12 @@ func (s *Store) Epoch(ctx context.Context, sub string) uint64 {
 
 // RevokeUser ends every session of the user, on every replica.
 func (s *Store) RevokeUser(ctx context.Context, sub string) {
-	next := s.Epoch(ctx, sub) + 1
+	// Read from the shared cache itself, never a local copy.
+	next := s.epoch(ctx, s.c, sub) + 1
 	b := binary.BigEndian.AppendUint64(nil, next)
-	// The epoch must outlive every session created before it.
-	s.c.Set(ctx, hashKey("u:", sub), b, s.max+time.Hour)
+	// The epoch must outlive every session created before it. Written
+	// through the epoch cache, which tells every replica to drop its copy.
+	s.e.Set(ctx, hashKey("u:", sub), b, s.max+time.Hour)
 }
 
 // maxIndexed bounds how many sessions one IdP session indexes; one browser

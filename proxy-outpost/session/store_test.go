@@ -239,3 +239,79 @@ func FuzzParseCookie(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadSeesEveryWrite(t *testing.T) {
+	t.Parallel()
+	// Decoded sessions are reused while the stored blob is unchanged; a
+	// write must still be seen at once, and a caller's changes to a loaded
+	// session must not leak into the next Load.
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := newStore(t, cache.NewMemory(100), clk)
+	ctx := context.Background()
+	id, err := s.NewID()
+	require.NoError(t, err)
+	require.NoError(t, s.Save(ctx, id, &session.Session{Claims: session.Claims{Sub: "u1", PreferredUsername: "a"}, RawToken: "t1"}))
+	got, err := s.Load(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, "t1", got.RawToken)
+	got.RawToken = "changed by the caller"
+	again, err := s.Load(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, "t1", again.RawToken)
+
+	again.RawToken = "t2"
+	require.NoError(t, s.Save(ctx, id, again))
+	got, err = s.Load(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, "t2", got.RawToken)
+
+	s.RevokeUser(ctx, "u1")
+	_, err = s.Load(ctx, id)
+	require.ErrorIs(t, err, session.ErrRevoked)
+}
+
+func TestEpochsThroughNear(t *testing.T) {
+	t.Parallel()
+	// Two replicas share the cache; each reads epochs through its own
+	// Near. A revocation on one is refused on the other.
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
+		t.Skip("needs redis on 127.0.0.1:6379 (apt-get install redis-server)")
+	} else {
+		_ = c.Close()
+	}
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	prefix := fmt.Sprintf("epoch-test:%d:", time.Now().UnixNano())
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := client.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			_ = client.Del(ctx, iter.Val()).Err()
+		}
+		_ = client.Close()
+	})
+	shared := cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	replica := func() *session.Store {
+		n := session.NewNear(shared, client, session.NearOptions{Channel: prefix + "inv"})
+		go n.Run(ctx)
+		require.Eventually(t, n.Live, 10*time.Second, 10*time.Millisecond)
+		s, err := session.New(shared, "cookie-secret-0123456789", session.Options{Payloads: n, Epochs: n})
+		require.NoError(t, err)
+		return s
+	}
+	a, b := replica(), replica()
+	id, err := a.NewID()
+	require.NoError(t, err)
+	require.NoError(t, a.Save(ctx, id, &session.Session{Claims: session.Claims{Sub: "u1"}, Epoch: a.Epoch(ctx, "u1")}))
+	// b now remembers u1's epoch (absent) and the payload.
+	_, err = b.Load(ctx, id)
+	require.NoError(t, err)
+	_, err = b.Load(ctx, id)
+	require.NoError(t, err)
+	a.RevokeUser(ctx, "u1")
+	require.Eventually(t, func() bool {
+		_, err := b.Load(ctx, id)
+		return err != nil
+	}, 10*time.Second, 5*time.Millisecond)
+}
