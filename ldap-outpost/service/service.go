@@ -70,6 +70,10 @@ type Options struct {
 	// SnapshotPeriod is how often cached directories fetch changes.
 	SnapshotPeriod time.Duration
 	Limiter        credcache.LimiterOptions
+	// UserLookupTTL is how long a user fetched from the core to validate a
+	// cached bind (bind mode cached, search mode direct) is reused; 0 means
+	// 5 s, negative means never (every cached bind asks the core).
+	UserLookupTTL time.Duration
 }
 
 // Service serves LDAP for an outpost's providers.
@@ -81,6 +85,7 @@ type Service struct {
 	executor *flow.Executor
 	binds    *credcache.Cache
 	limiter  *credcache.Limiter
+	users    *userLookup
 	srv      *server.Server
 
 	providers atomic.Pointer[[]*provider] // longest base DN first
@@ -103,6 +108,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.SnapshotPeriod <= 0 {
 		opts.SnapshotPeriod = DefaultSnapshotPeriod
+	}
+	if opts.UserLookupTTL == 0 {
+		opts.UserLookupTTL = defaultUserLookupTTL
 	}
 	if opts.OutpostName == nil {
 		opts.OutpostName = func() string { return "" }
@@ -129,6 +137,7 @@ func New(opts Options) (*Service, error) {
 		// localBindAge (SESSION_END reaches every replica at once).
 		binds:    credcache.New(cache.Namespace(opts.Cache, "ldap"), secret, opts.BindCacheTTL).WithLocal(cache.DefaultMaxEntries*10, localBindAge),
 		limiter:  credcache.NewLimiter(cache.Namespace(opts.Cache, "ldap"), secret, opts.Limiter),
+		users:    newUserLookup(opts.Client, opts.UserLookupTTL),
 		keyPairs: certs.NewStore(opts.Client),
 		self:     self,
 		ready:    make(chan struct{}),

@@ -161,6 +161,16 @@ func (s *session) Bind(ctx context.Context, req *message.Request) message.Result
 		if u := snap.Users[me.User.Pk]; u != nil {
 			entry.PasswordChangeDate = u.PasswordChangeDate
 		}
+	} else if p.cachedBind() && cacheable {
+		// No snapshot (search mode direct): remember the user as the core
+		// reports them, which is what later cached binds are checked against.
+		// The flow just succeeded, so ask the core afresh.
+		s.svc.users.forget(me.User.Pk)
+		if u, err := s.svc.users.get(ctx, me.User.Pk); err == nil {
+			entry.PasswordChangeDate, entry.IsActive = u.passwordChangeDate, u.active
+		} else {
+			log.Debug().Err(err).Msg("fetch the bound user for the bind cache")
+		}
 	}
 	if cacheable {
 		s.svc.binds.Store(ctx, scope, strings.ToLower(username), b.Password, entry)
@@ -174,19 +184,33 @@ func (s *session) Bind(ctx context.Context, req *message.Request) message.Result
 
 // fromCache answers a bind from the shared bind cache. Unless the core is
 // down (outage), the cached success must still agree with the user as the
-// directory snapshot knows them (active, same password_change_date).
+// directory snapshot knows them (active, same password_change_date), or,
+// without a snapshot (search mode direct), as the core reports them.
 func (s *session) fromCache(ctx context.Context, p *provider, username, userDN, password string, outage bool) (message.Result, bool) {
 	e, ok := s.svc.binds.Check(ctx, p.scope(), strings.ToLower(username), password)
 	if !ok {
 		return message.Result{}, false
 	}
 	if !outage {
-		snap := p.snap.Load()
-		if snap == nil {
-			return message.Result{}, false // nothing to validate against: ask the core
+		var cur credcache.User
+		var name string
+		if snap := p.snap.Load(); snap != nil {
+			if u := snap.Users[e.UserPK]; u != nil {
+				cur, name = credcache.User{PK: u.PK, PasswordChangeDate: u.PasswordChangeDate, IsActive: u.Active}, u.Username
+			}
+		} else {
+			u, err := s.svc.users.get(ctx, e.UserPK)
+			switch {
+			case errors.Is(err, errUserGone):
+			case err != nil:
+				// The core cannot say: let the flow decide, which falls
+				// back to this entry if the core is really down.
+				return message.Result{}, false
+			default:
+				cur, name = credcache.User{PK: e.UserPK, PasswordChangeDate: u.passwordChangeDate, IsActive: u.active}, u.username
+			}
 		}
-		u := snap.Users[e.UserPK]
-		if u == nil || !strings.EqualFold(u.Username, username) || !e.Valid(credcache.User{PK: u.PK, PasswordChangeDate: u.PasswordChangeDate, IsActive: u.Active}) {
+		if name == "" || !strings.EqualFold(name, username) || !e.Valid(cur) {
 			s.svc.binds.Invalidate(ctx, p.scope(), strings.ToLower(username))
 			return message.Result{}, false
 		}
