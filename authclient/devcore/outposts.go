@@ -292,24 +292,35 @@ func providerListFilter[T any](q url.Values, items []T, name func(T) string, pk 
 	return out
 }
 
-func (s *Server) handleLDAPList(w http.ResponseWriter, r *http.Request, p principal) {
-	v := p.v
-	var items []*model.LDAPProvider
-	for _, lp := range v.dir.LDAPProviders {
-		// authentik lists only providers attached to an application.
-		if p.canSeeProvider(lp.PK) && v.appForProvider(lp.PK, true) != nil {
-			items = append(items, lp)
+// providerPage selects the page of providers an outpost lists: the ones it
+// serves that are attached to an application (authentik lists only those;
+// LDAP prefers the backchannel application), filtered and ordered as the
+// query asks. When the page does not exist it writes the 404 and ok is false.
+func providerPage[T any](w http.ResponseWriter, r *http.Request, p principal, all []T, pk func(T) int32, name func(T) string, backchannel bool) (page []T, pw pageWindow, ok bool) {
+	var items []T
+	for _, it := range all {
+		if p.canSeeProvider(pk(it)) && p.v.appForProvider(pk(it), backchannel) != nil {
+			items = append(items, it)
 		}
 	}
 	q := r.URL.Query()
-	items = providerListFilter(q, items, func(x *model.LDAPProvider) string { return x.Name }, func(x *model.LDAPProvider) int32 { return x.PK })
-	pw, ok := paginate(q, len(items))
+	items = providerListFilter(q, items, name, pk)
+	pw, ok = paginate(q, len(items))
 	if !ok {
 		writeDetail(w, http.StatusNotFound, msgInvalidPage)
+		return nil, pw, false
+	}
+	return items[pw.start:pw.end], pw, true
+}
+
+func (s *Server) handleLDAPList(w http.ResponseWriter, r *http.Request, p principal) {
+	v := p.v
+	page, pw, ok := providerPage(w, r, p, v.dir.LDAPProviders, func(x *model.LDAPProvider) int32 { return x.PK }, func(x *model.LDAPProvider) string { return x.Name }, true)
+	if !ok {
 		return
 	}
 	results := []api.LDAPOutpostConfig{}
-	for _, lp := range items[pw.start:pw.end] {
+	for _, lp := range page {
 		app := v.appForProvider(lp.PK, true)
 		searchMode := api.LDAPAPIAccessMode(orDefault(lp.SearchMode, "direct"))
 		bindMode := api.LDAPAPIAccessMode(orDefault(lp.BindMode, "direct"))
@@ -336,21 +347,12 @@ func (s *Server) handleLDAPList(w http.ResponseWriter, r *http.Request, p princi
 
 func (s *Server) handleRadiusList(w http.ResponseWriter, r *http.Request, p principal) {
 	v := p.v
-	var items []*model.RadiusProvider
-	for _, rp := range v.dir.RadiusProviders {
-		if p.canSeeProvider(rp.PK) && v.appForProvider(rp.PK, false) != nil {
-			items = append(items, rp)
-		}
-	}
-	q := r.URL.Query()
-	items = providerListFilter(q, items, func(x *model.RadiusProvider) string { return x.Name }, func(x *model.RadiusProvider) int32 { return x.PK })
-	pw, ok := paginate(q, len(items))
+	page, pw, ok := providerPage(w, r, p, v.dir.RadiusProviders, func(x *model.RadiusProvider) int32 { return x.PK }, func(x *model.RadiusProvider) string { return x.Name }, false)
 	if !ok {
-		writeDetail(w, http.StatusNotFound, msgInvalidPage)
 		return
 	}
 	results := []api.RadiusOutpostConfig{}
-	for _, rp := range items[pw.start:pw.end] {
+	for _, rp := range page {
 		app := v.appForProvider(rp.PK, false)
 		results = append(results, api.RadiusOutpostConfig{
 			Pk:              rp.PK,
@@ -370,22 +372,13 @@ func (s *Server) handleRadiusList(w http.ResponseWriter, r *http.Request, p prin
 
 func (s *Server) handleProxyList(w http.ResponseWriter, r *http.Request, p principal) {
 	v := p.v
-	var items []*model.ProxyProvider
-	for _, pp := range v.dir.ProxyProviders {
-		if p.canSeeProvider(pp.PK) && v.appForProvider(pp.PK, false) != nil {
-			items = append(items, pp)
-		}
-	}
-	q := r.URL.Query()
-	items = providerListFilter(q, items, func(x *model.ProxyProvider) string { return x.Name }, func(x *model.ProxyProvider) int32 { return x.PK })
-	pw, ok := paginate(q, len(items))
+	page, pw, ok := providerPage(w, r, p, v.dir.ProxyProviders, func(x *model.ProxyProvider) int32 { return x.PK }, func(x *model.ProxyProvider) string { return x.Name }, false)
 	if !ok {
-		writeDetail(w, http.StatusNotFound, msgInvalidPage)
 		return
 	}
 	base := baseURL(r)
 	results := []api.ProxyOutpostConfig{}
-	for _, pp := range items[pw.start:pw.end] {
+	for _, pp := range page {
 		app := v.appForProvider(pp.PK, false)
 		mode := api.ProxyMode(orDefault(pp.Mode, "proxy"))
 		validity := 86400.0
