@@ -400,3 +400,69 @@ func TestInternalHostSSLValidation(t *testing.T) {
 		assert.Equal(t, "goauthentik.io", w.Header().Get("X-Powered-By"))
 	}
 }
+
+// TestProxyModeIdentityHeaders: whatever identity headers a client sends,
+// in any spelling and even when it names them in Connection (hop-by-hop,
+// which ReverseProxy removes), the application receives the session's.
+func TestProxyModeIdentityHeaders(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"user":       r.Header.Values("X-Authentik-Username"),
+			"underscore": r.Header.Values("X_authentik_username"),
+			"uid":        r.Header.Values("X-Authentik-Uid"),
+			"other":      r.Header.Get("X-Other"),
+		})
+	}))
+	t.Cleanup(up.Close)
+	cfg := testConfig(api.PROXYMODE_PROXY, "http://app.example.com", "", "^/public")
+	cfg.InternalHost = ptr(up.URL)
+	a := newTestApp(t, cfg, Deps{})
+	id, err := a.sessions.NewID()
+	require.NoError(t, err)
+	require.NoError(t, a.sessions.Save(t.Context(), id, &session.Session{Claims: session.Claims{Sub: "u1", PreferredUsername: "alice"}}))
+	tests := []struct {
+		name    string
+		path    string
+		session bool
+		headers map[string]string
+		user    []string
+		uid     []string
+	}{
+		{name: "spoofed", path: "/x", session: true,
+			headers: map[string]string{"X-Authentik-Username": "mallory", "X-Authentik-Uid": "m"}, user: []string{"alice"}, uid: []string{"u1"}},
+		{name: "named in Connection", path: "/x", session: true,
+			headers: map[string]string{"X-Authentik-Username": "mallory", "Connection": "X-Authentik-Username, X-Authentik-Uid"}, user: []string{"alice"}, uid: []string{"u1"}},
+		{name: "underscore spelling", path: "/x", session: true,
+			headers: map[string]string{"X_authentik_username": "mallory"}, user: []string{"alice"}, uid: []string{"u1"}},
+		{name: "skipped path without session", path: "/public",
+			headers: map[string]string{"X-Authentik-Username": "mallory", "X-Authentik-Uid": "m"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "http://app.example.com"+tt.path, nil)
+			if tt.session {
+				r.AddCookie(&http.Cookie{Name: a.CookieName(), Value: id.Cookie()})
+			}
+			r.Header.Set("X-Other", "kept")
+			for k, v := range tt.headers {
+				r.Header[k] = []string{v}
+			}
+			before := r.Header.Clone()
+			w := httptest.NewRecorder()
+			a.ServeHTTP(w, r)
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			var got struct {
+				User, Underscore, UID []string
+				Other                 string
+			}
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
+			assert.Equal(t, tt.user, got.User)
+			assert.Empty(t, got.Underscore)
+			assert.Equal(t, tt.uid, got.UID)
+			assert.Equal(t, "kept", got.Other)
+			assert.Equal(t, before, r.Header, "the incoming request is not changed")
+		})
+	}
+}

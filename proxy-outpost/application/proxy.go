@@ -22,6 +22,47 @@ type Metrics struct {
 	Upstream       *prometheus.HistogramVec
 	RequestsLegacy *prometheus.HistogramVec
 	UpstreamLegacy *prometheus.HistogramVec
+
+	requests observerCache[requestLabels]
+	upstream observerCache[upstreamLabels]
+}
+
+type requestLabels struct{ outpost, method, host, typ string }
+
+type upstreamLabels struct{ outpost, method, scheme, host, upstream string }
+
+// observers are one label set's histograms: seconds and the legacy
+// nanoseconds.
+type observers struct{ seconds, nanos prometheus.Observer }
+
+// maxCachedLabelSets bounds observerCache: hosts come from requests.
+const maxCachedLabelSets = 1024
+
+// observerCache keeps the histograms of label sets seen before, so that a
+// request costs one map lookup instead of hashing and resolving its label
+// values in each vector.
+type observerCache[K comparable] struct {
+	mu sync.RWMutex
+	m  map[K]observers
+}
+
+func (c *observerCache[K]) get(k K, resolve func() observers) observers {
+	c.mu.RLock()
+	o, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return o
+	}
+	o = resolve()
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[K]observers{}
+	}
+	if len(c.m) < maxCachedLabelSets {
+		c.m[k] = o
+	}
+	c.mu.Unlock()
+	return o
 }
 
 // NewMetrics creates and registers the metrics (reg may be nil).
@@ -63,16 +104,22 @@ func (m *Metrics) ObserveRequest(outpost, method, host, typ string, d time.Durat
 	if m == nil {
 		return
 	}
-	m.Requests.WithLabelValues(outpost, method, host, typ).Observe(d.Seconds())
-	m.RequestsLegacy.WithLabelValues(outpost, method, host, typ).Observe(float64(d))
+	o := m.requests.get(requestLabels{outpost, method, host, typ}, func() observers {
+		return observers{m.Requests.WithLabelValues(outpost, method, host, typ), m.RequestsLegacy.WithLabelValues(outpost, method, host, typ)}
+	})
+	o.seconds.Observe(d.Seconds())
+	o.nanos.Observe(float64(d))
 }
 
 func (m *Metrics) observeUpstream(outpost, method, scheme, host, upstream string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.Upstream.WithLabelValues(outpost, method, scheme, host, upstream).Observe(d.Seconds())
-	m.UpstreamLegacy.WithLabelValues(outpost, method, scheme, host, upstream).Observe(float64(d))
+	o := m.upstream.get(upstreamLabels{outpost, method, scheme, host, upstream}, func() observers {
+		return observers{m.Upstream.WithLabelValues(outpost, method, scheme, host, upstream), m.UpstreamLegacy.WithLabelValues(outpost, method, scheme, host, upstream)}
+	})
+	o.seconds.Observe(d.Seconds())
+	o.nanos.Observe(float64(d))
 }
 
 type upstreamProxy struct {
@@ -80,13 +127,20 @@ type upstreamProxy struct {
 	rp     *httputil.ReverseProxy
 }
 
-type ctxKey int
+// proxyKey is the context key of a proxied request's *outgoing.
+type proxyKey struct{}
 
-const (
-	keyBackend ctxKey = iota
-	keyHostHeader
-	keyTrusted
-)
+// outgoing is what handleProxy decided for one request, applied by the
+// ReverseProxy's Rewrite to the outgoing request: ReverseProxy already
+// copies the request and its headers once, and writing the identity there,
+// after it removed hop-by-hop headers, means a client naming an identity
+// header in Connection cannot have it dropped.
+type outgoing struct {
+	d          Decision
+	backend    *url.URL
+	hostHeader string
+	trusted    bool
+}
 
 func newUpstreamProxy(a *App) (*upstreamProxy, error) {
 	raw := deref(a.cfg.InternalHost)
@@ -104,12 +158,17 @@ func newUpstreamProxy(a *App) (*upstreamProxy, error) {
 	up := &upstreamProxy{target: target}
 	up.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			o, _ := pr.In.Context().Value(proxyKey{}).(*outgoing)
+			if o == nil {
+				// Every request reaches the proxy through handleProxy.
+				o = &outgoing{}
+			}
 			dest := target
-			if b, ok := pr.In.Context().Value(keyBackend).(*url.URL); ok && b != nil {
-				dest = b
+			if o.backend != nil {
+				dest = o.backend
 			}
 			pr.SetURL(dest)
-			if trusted, _ := pr.In.Context().Value(keyTrusted).(bool); trusted {
+			if o.trusted {
 				// Keep the chain the trusted proxy built; SetXForwarded
 				// appends the peer to it.
 				if v := pr.In.Header.Values("X-Forwarded-For"); len(v) > 0 {
@@ -117,7 +176,7 @@ func newUpstreamProxy(a *App) (*upstreamProxy, error) {
 				}
 			}
 			pr.SetXForwarded()
-			if trusted, _ := pr.In.Context().Value(keyTrusted).(bool); trusted {
+			if o.trusted {
 				if h := firstValue(pr.In.Header.Get("X-Forwarded-Host")); h != "" {
 					pr.Out.Header.Set("X-Forwarded-Host", h)
 				}
@@ -125,9 +184,10 @@ func newUpstreamProxy(a *App) (*upstreamProxy, error) {
 					pr.Out.Header.Set("X-Forwarded-Proto", p)
 				}
 			}
-			if h, ok := pr.In.Context().Value(keyHostHeader).(string); ok && h != "" {
-				pr.Out.Host = h
+			if o.hostHeader != "" {
+				pr.Out.Host = o.hostHeader
 			}
+			a.setOutgoingIdentity(pr.Out.Header, o.d)
 		},
 		Transport: &timedTransport{rt: tr, a: a},
 		// No FlushInterval: ReverseProxy already flushes every write of a
@@ -193,33 +253,38 @@ func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 		a.unauthorized(w, r, target, d, true)
 		return
 	}
-	out := r.Clone(r.Context())
-	StripIdentityHeaders(out.Header)
-	ctx := out.Context()
+	o := &outgoing{d: d, trusted: a.trusted(r)}
 	if d.claims != nil {
-		if d.Rule == RuleBearer || d.Rule == RuleBasic {
-			// The credentials were for the outpost, not the application.
-			out.Header.Del("Authorization")
-		}
-		a.setIdentityHeaders(out.Header, d.claims, d.rawToken)
 		if p := d.claims.Proxy; p != nil {
 			if p.BackendOverride != "" {
 				if b, err := url.Parse(p.BackendOverride); err == nil && b.Host != "" && (b.Scheme == "http" || b.Scheme == "https") {
-					ctx = withValue(ctx, keyBackend, b)
+					o.backend = b
 				}
 			}
 			if p.HostHeader != "" && !strings.ContainsAny(p.HostHeader, "\r\n /") {
-				ctx = withValue(ctx, keyHostHeader, p.HostHeader)
+				o.hostHeader = p.HostHeader
 			}
 		}
 	}
-	ctx = withValue(ctx, keyTrusted, a.trusted(r))
-	if _, _, err := net.SplitHostPort(out.RemoteAddr); err != nil {
-		out.RemoteAddr = ""
+	// A shallow copy: ReverseProxy makes the deep one (headers included)
+	// for the outgoing request, and never changes the incoming one.
+	in := r.WithContext(context.WithValue(r.Context(), proxyKey{}, o))
+	if _, _, err := net.SplitHostPort(in.RemoteAddr); err != nil {
+		in.RemoteAddr = ""
 	}
-	a.proxy.rp.ServeHTTP(w, out.WithContext(ctx))
+	a.proxy.rp.ServeHTTP(w, in)
 }
 
-func withValue(ctx context.Context, k ctxKey, v any) context.Context {
-	return context.WithValue(ctx, k, v)
+// setOutgoingIdentity replaces whatever identity a client sent in h (the
+// outgoing request's own copy of the headers) with the decision's.
+func (a *App) setOutgoingIdentity(h http.Header, d Decision) {
+	StripIdentityHeaders(h)
+	if d.claims == nil {
+		return
+	}
+	if d.Rule == RuleBearer || d.Rule == RuleBasic {
+		// The credentials were for the outpost, not the application.
+		h.Del("Authorization")
+	}
+	a.setIdentityHeaders(h, d.claims, d.rawToken)
 }

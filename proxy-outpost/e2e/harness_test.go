@@ -111,6 +111,7 @@ func requireRedis(t *testing.T) {
 type outpostInstance struct {
 	Addr        string
 	MetricsAddr string
+	Pid         int
 	Log         *outposttest.Buffer
 	stop        func()
 }
@@ -191,7 +192,7 @@ func startOutpost(t *testing.T, dc *devcoretest.Core, port int, redisPrefix stri
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	inst := &outpostInstance{Addr: env["AUTHENTIK_LISTEN__HTTP"], MetricsAddr: env["AUTHENTIK_LISTEN__METRICS"], Log: logBuf}
+	inst := &outpostInstance{Addr: env["AUTHENTIK_LISTEN__HTTP"], MetricsAddr: env["AUTHENTIK_LISTEN__METRICS"], Pid: cmd.Process.Pid, Log: logBuf}
 	var once sync.Once
 	inst.stop = func() {
 		once.Do(func() {

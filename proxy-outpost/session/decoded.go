@@ -60,3 +60,41 @@ func (d *decodedCache) put(key string, blob []byte, sess *Session) {
 	}
 	d.entries[key] = decodedEntry{blob: bytes.Clone(blob), sess: *sess}
 }
+
+// verifiedIDs remembers cookie values that passed ParseCookie. The same
+// cookie comes with every request of a session, and checking it costs an
+// HMAC and a hash each time. Only cookies this store signed are kept, under
+// their whole value (MAC included), so a lookup can only return what
+// checking the cookie again would.
+type verifiedIDs struct {
+	max int
+	mu  sync.Mutex
+	ids map[string]ID
+}
+
+func newVerifiedIDs(max int) *verifiedIDs {
+	return &verifiedIDs{max: max, ids: map[string]ID{}}
+}
+
+func (v *verifiedIDs) get(cookie string) (ID, bool) {
+	v.mu.Lock()
+	id, ok := v.ids[cookie]
+	v.mu.Unlock()
+	return id, ok
+}
+
+func (v *verifiedIDs) put(cookie string, id ID) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.ids[cookie]; !ok && len(v.ids) >= v.max {
+		// Drop an arbitrary tenth, as decodedCache does.
+		i := 0
+		for k := range v.ids {
+			delete(v.ids, k)
+			if i++; i >= v.max/10+1 {
+				break
+			}
+		}
+	}
+	v.ids[cookie] = id
+}

@@ -53,6 +53,7 @@ type Store struct {
 	p         cache.Cache // session payloads
 	e         cache.Cache // revocation epochs
 	decoded   *decodedCache
+	ids       *verifiedIDs
 	secret    []byte
 	cookieKey []byte
 	idle, max time.Duration
@@ -114,7 +115,7 @@ func New(c cache.Cache, cookieSecret string, opts Options) (*Store, error) {
 	if e == nil {
 		e = c
 	}
-	return &Store{c: c, p: p, e: e, decoded: newDecodedCache(decodedMax), secret: []byte(cookieSecret), cookieKey: ck, idle: opts.IdleTimeout, max: opts.MaxLifetime, now: opts.Now}, nil
+	return &Store{c: c, p: p, e: e, decoded: newDecodedCache(decodedMax), ids: newVerifiedIDs(decodedMax), secret: []byte(cookieSecret), cookieKey: ck, idle: opts.IdleTimeout, max: opts.MaxLifetime, now: opts.Now}, nil
 }
 
 // IdleTimeout and MaxLifetime are the configured lifetimes.
@@ -148,6 +149,9 @@ func (s *Store) ParseCookie(v string) (ID, error) {
 	if len(v) != maxCookie || v[idChars] != '.' {
 		return ID{}, ErrInvalid
 	}
+	if id, ok := s.ids.get(v); ok {
+		return id, nil
+	}
 	raw, mac := v[:idChars], v[idChars+1:]
 	b, err := base64.RawURLEncoding.Strict().DecodeString(raw)
 	if err != nil || len(b) != idBytes {
@@ -157,6 +161,7 @@ func (s *Store) ParseCookie(v string) (ID, error) {
 	if !hmac.Equal([]byte(id.cookie[idChars+1:]), []byte(mac)) {
 		return ID{}, ErrInvalid
 	}
+	s.ids.put(v, id)
 	return id, nil
 }
 
