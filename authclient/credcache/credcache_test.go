@@ -338,3 +338,25 @@ func TestWithLocalAge(t *testing.T) {
 	_, ok = b.Check(ctx, "1", "alice", "pw")
 	assert.False(t, ok, "served from the shared cache, where it is gone")
 }
+
+// A replica that keeps answering a user from its recent "not blocked"
+// read still sees a block set by another replica (the read is renewed in
+// the background while the user keeps coming).
+func TestLimiterSeesRemoteBlockWhileInUse(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, c cache.Cache) {
+		ctx := t.Context()
+		secret := credcache.DeriveKey("tok")
+		opts := credcache.LimiterOptions{UserFailures: 2, ClientFailures: -1, Window: time.Hour, Recheck: 200 * time.Millisecond}
+		l := credcache.NewLimiter(c, secret, opts)
+		other := credcache.NewLimiter(c, secret, opts)
+		require.True(t, l.Allow(ctx, "1", "alice", "10.0.0.1"))
+		other.Fail(ctx, "1", "alice", "10.0.0.2")
+		other.Fail(ctx, "1", "alice", "10.0.0.2")
+		if _, counts := c.(cache.Counter); !counts {
+			return // without shared counters each replica counts alone
+		}
+		require.Eventually(t, func() bool { return !l.Allow(ctx, "1", "alice", "10.0.0.1") }, 10*time.Second, 10*time.Millisecond)
+		assert.True(t, l.Allow(ctx, "1", "bob", "10.0.0.1"), "others are not blocked")
+	})
+}

@@ -2,7 +2,9 @@ package credcache
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/outpost-go/outposts/authclient/cache"
@@ -42,6 +44,9 @@ type Limiter struct {
 	window   time.Duration
 	recheck  time.Duration
 	fallback bool
+	now      func() time.Time
+	// refreshing holds the keys being re-read in the background.
+	refreshing sync.Map
 }
 
 // NewLimiter returns a Limiter storing its counters in c (namespaced under
@@ -69,26 +74,57 @@ func NewLimiter(c cache.Cache, secret []byte, opts LimiterOptions) *Limiter {
 		window:   opts.Window,
 		recheck:  opts.Recheck,
 		fallback: !counts,
+		now:      time.Now,
 	}
 }
 
 // Allow reports whether neither the user nor the client is blocked. An
 // empty username or client is not checked.
+//
+// A "not blocked" read from the shared cache is reused for Recheck. Once
+// three quarters of that have passed, the next Allow re-reads it in the
+// background, so a key in steady use is never waited for on the request
+// path, while every answer still rests on a read younger than Recheck.
 func (l *Limiter) Allow(ctx context.Context, scope, username, client string) bool {
 	for _, k := range l.keys(scope, username, client) {
 		if _, blocked := l.local.Get(ctx, "block:"+k.name); blocked {
 			return false
 		}
-		if _, checked := l.local.Get(ctx, "ok:"+k.name); checked {
+		if v, checked := l.local.Get(ctx, "ok:"+k.name); checked {
+			if len(v) == 8 && l.now().Sub(time.Unix(0, int64(binary.BigEndian.Uint64(v)))) > l.recheck*3/4 {
+				l.refresh(ctx, k.name)
+			}
 			continue
 		}
-		if _, blocked := l.c.Get(ctx, "block:"+k.name); blocked {
-			l.local.Set(ctx, "block:"+k.name, []byte{1}, l.recheck)
+		if !l.recheckShared(ctx, k.name) {
 			return false
 		}
-		l.local.Set(ctx, "ok:"+k.name, []byte{1}, l.recheck)
 	}
 	return true
+}
+
+// recheckShared reads name's block from the shared cache into the local
+// one and reports whether it is clear.
+func (l *Limiter) recheckShared(ctx context.Context, name string) bool {
+	if _, blocked := l.c.Get(ctx, "block:"+name); blocked {
+		l.local.Set(ctx, "block:"+name, []byte{1}, l.recheck)
+		l.local.Delete(ctx, "ok:"+name)
+		return false
+	}
+	l.local.Set(ctx, "ok:"+name, binary.BigEndian.AppendUint64(nil, uint64(l.now().UnixNano())), l.recheck)
+	return true
+}
+
+// refresh re-reads name in the background, once at a time.
+func (l *Limiter) refresh(ctx context.Context, name string) {
+	if _, busy := l.refreshing.LoadOrStore(name, true); busy {
+		return
+	}
+	ctx = context.WithoutCancel(ctx) // the request may be answered first
+	go func() {
+		defer l.refreshing.Delete(name)
+		l.recheckShared(ctx, name)
+	}()
 }
 
 // Fail counts a failed attempt for the user and the client, blocking each

@@ -42,7 +42,8 @@ type accessOutcome struct {
 func (s *Server) accessRequest(ctx context.Context, p *Provider, req *radius.Packet, src netip.AddrPort, detach func()) *radius.Packet {
 	start := time.Now()
 	username := rfc2865.UserName_GetString(req)
-	out := s.checkAccess(ctx, p, req, username, src.Addr().String(), detach)
+	clientIP := src.Addr().String()
+	out := s.checkAccess(ctx, p, req, username, clientIP, detach)
 	elapsed := time.Since(start)
 	outpost := s.outpostName()
 	pm := s.providerMetrics(p, outpost)
@@ -54,7 +55,7 @@ func (s *Server) accessRequest(ctx context.Context, p *Provider, req *radius.Pac
 		ev = s.log.Warn()
 	}
 	ev = ev.Str("request_id", s.requestID()).Str("provider", p.Name).Str("app", p.AppSlug).
-		Str("username", username).Stringer("client", src.Addr()).Uint8("identifier", req.Identifier).
+		Str("username", username).Str("client", clientIP).Uint8("identifier", req.Identifier).
 		Str("cache", out.cache).Dur("duration", elapsed)
 	if out.reason != "" {
 		s.m.rejected.WithLabelValues(outpost, out.reason, p.AppSlug).Inc()
@@ -84,7 +85,8 @@ func (s *Server) checkAccess(ctx context.Context, p *Provider, req *radius.Packe
 		return accessOutcome{reason: string(flow.ReasonInvalidCredentials), cache: "bypass", err: errors.New("undecodable User-Password")}
 	}
 	scope := p.scope()
-	if s.limiter != nil && !s.limiter.Allow(ctx, scope, username, clientIP) {
+	station := limitClient(req, clientIP)
+	if s.limiter != nil && !s.limiter.Allow(ctx, scope, username, station) {
 		return accessOutcome{reason: reasonRateLimited, cache: "bypass"}
 	}
 
@@ -95,14 +97,23 @@ func (s *Server) checkAccess(ctx context.Context, p *Provider, req *radius.Packe
 	var hit bool
 	if useCache {
 		cached, hit = s.creds.Check(ctx, scope, username, password)
+		if hit && s.users != nil && !s.users.valid(cached) {
+			// The user's password changed or they were deactivated after
+			// this success: never answer with it, not even in an outage.
+			s.creds.Invalidate(ctx, scope, username)
+			s.m.credCache.WithLabelValues(s.outpostName(), "voided", p.AppSlug).Inc()
+			hit = false
+		}
 		if hit && (cached.Age(time.Now()) < s.freshFor || s.coreDown()) {
 			return s.fromCache(p, cached, "hit")
 		}
 	}
 
 	detach() // the core may take a while: let another goroutine read
+	flowStart := time.Now()
 	actx, cancel := context.WithTimeout(ctx, s.authTimeout)
-	res, err := s.auth.Authenticate(actx, AuthRequest{Provider: p, Username: username, Password: password, ClientIP: clientIP})
+	res, err := s.auth.Authenticate(actx, AuthRequest{Provider: p, Username: username, Password: password, ClientIP: clientIP,
+		WantUserPK: useCache && s.users != nil})
 	cancel()
 	cacheResult := "miss"
 	if !useCache {
@@ -121,7 +132,7 @@ func (s *Server) checkAccess(ctx context.Context, p *Provider, req *radius.Packe
 			reason = string(flow.ReasonFlowError)
 		}
 		if reason == string(flow.ReasonInvalidCredentials) && s.limiter != nil {
-			s.limiter.Fail(ctx, scope, username, clientIP)
+			s.limiter.Fail(ctx, scope, username, station)
 		}
 		if hit {
 			// The core said no to a password the cache had: the user was
@@ -140,7 +151,11 @@ func (s *Server) checkAccess(ctx context.Context, p *Provider, req *radius.Packe
 		s.limiter.Reset(ctx, scope, username)
 	}
 	if useCache {
-		s.creds.Store(ctx, scope, username, password, credcache.Entry{IsActive: true, SessionID: res.SessionID, Data: raw})
+		e := credcache.Entry{UserPK: res.UserPK, IsActive: true, SessionID: res.SessionID, Data: raw}
+		if s.users != nil && res.UserPK != 0 {
+			e.PasswordChangeDate = s.users.passwordChangeDate(res.UserPK, flowStart)
+		}
+		s.creds.Store(ctx, scope, username, password, e)
 		s.m.credCache.WithLabelValues(s.outpostName(), "miss", p.AppSlug).Inc()
 	}
 	return accessOutcome{cache: cacheResult, attrs: attrs}
@@ -228,4 +243,20 @@ func (s *Server) markCoreUp() {
 	if s.coreDownTill.Load() != 0 {
 		s.coreDownTill.Store(0)
 	}
+}
+
+// limitClient is the "client" the failed-attempt limiter counts: the end
+// station behind the NAS when the NAS names it (Calling-Station-Id, a MAC
+// address for Wi-Fi and switches), else the NAS itself. Behind a Wi-Fi
+// controller or a FreeRADIUS proxy every user arrives from the same address,
+// so counting by address alone would let a few mistyped passwords lock out
+// everyone on that NAS. The attribute comes from the NAS, which proved it
+// holds the shared secret; a station that changes its MAC to dodge the count
+// still meets the per-user limit.
+func limitClient(req *radius.Packet, nas string) string {
+	station := rfc2865.CallingStationID_Get(req)
+	if len(station) == 0 {
+		return nas
+	}
+	return nas + "/" + string(station)
 }

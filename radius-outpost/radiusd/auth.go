@@ -17,6 +17,8 @@ type AuthRequest struct {
 	// ClientIP is the NAS address, forwarded to the core as the client IP
 	// (as authentik does: policies see the switch or access point).
 	ClientIP string
+	// WantUserPK asks for AuthResult.UserPK (one more core request).
+	WantUserPK bool
 }
 
 // AuthResult is a successful check.
@@ -26,6 +28,9 @@ type AuthResult struct {
 	Attributes string
 	// SessionID is the core session, for SESSION_END.
 	SessionID string
+	// UserPK is the authenticated user when WantUserPK was set and the
+	// core said; 0 otherwise.
+	UserPK int32
 }
 
 // Authenticator checks a username and password with the core. Errors are
@@ -57,5 +62,13 @@ func (f FlowAuthenticator) Authenticate(ctx context.Context, r AuthRequest) (Aut
 	if err != nil {
 		return AuthResult{}, err
 	}
-	return AuthResult{Attributes: attrs, SessionID: s.ID()}, nil
+	res := AuthResult{Attributes: attrs, SessionID: s.ID()}
+	if r.WantUserPK {
+		// Without it the entry is merely not checked against user
+		// changes (the fresh window still applies): not worth a reject.
+		if me, err := s.Me(ctx); err == nil {
+			res.UserPK = me.User.Pk
+		}
+	}
+	return res, nil
 }

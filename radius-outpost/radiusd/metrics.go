@@ -20,6 +20,7 @@ type metrics struct {
 	accounting     *prometheus.CounterVec // outpost_name, status_type, app
 	duplicates     *prometheus.CounterVec // outpost_name, action
 	credCache      *prometheus.CounterVec // outpost_name, result, app
+	userChanges    *prometheus.CounterVec // outpost_name
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,11 +55,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"outpost_name", "action"}),
 		credCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authentik_outpost_radius_credential_cache_total",
-			Help: "Access-Requests answered from the credential cache (hit, fallback when the core was down) or not (miss)",
+			Help: "Access-Requests answered from the credential cache (hit, fallback when the core was down) or not (miss), and cached successes voided because their user changed (voided)",
 		}, []string{"outpost_name", "result", "app"}),
+		userChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authentik_outpost_radius_user_changes_total",
+			Help: "Users seen by polling the core whose password_change_date or is_active changed",
+		}, []string{"outpost_name"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.duration, m.durationLegacy, m.rejected, m.rejectedLegacy, m.dropped, m.accounting, m.duplicates, m.credCache} {
+		for _, c := range []prometheus.Collector{m.duration, m.durationLegacy, m.rejected, m.rejectedLegacy, m.dropped, m.accounting, m.duplicates, m.credCache, m.userChanges} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register radius metrics: %w", err)
 			}

@@ -40,7 +40,7 @@ type replyCache struct {
 
 type replyShard struct {
 	mu sync.Mutex
-	m  map[requestKey]*replyEntry
+	m  map[requestKey]replyEntry
 	// swept is when expired entries were last removed.
 	swept time.Time
 }
@@ -51,7 +51,7 @@ func newReplyCache(ttl time.Duration) *replyCache {
 	}
 	c := &replyCache{ttl: ttl}
 	for i := range c.shards {
-		c.shards[i].m = make(map[requestKey]*replyEntry)
+		c.shards[i].m = make(map[requestKey]replyEntry)
 	}
 	return c
 }
@@ -94,7 +94,7 @@ func (c *replyCache) begin(k requestKey, now time.Time) (dupState, []byte) {
 	if len(s.m) >= maxReplyCacheEntries/len(c.shards) {
 		return dupNew, nil // served, not remembered: finish and abort do nothing
 	}
-	s.m[k] = &replyEntry{}
+	s.m[k] = replyEntry{}
 	return dupNew, nil
 }
 
@@ -103,9 +103,8 @@ func (c *replyCache) finish(k requestKey, reply []byte, now time.Time) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.m[k]; ok {
-		e.reply = reply
-		e.expires = now.Add(c.ttl)
+	if _, ok := s.m[k]; ok {
+		s.m[k] = replyEntry{reply: reply, expires: now.Add(c.ttl)}
 	}
 }
 

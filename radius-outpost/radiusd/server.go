@@ -73,6 +73,12 @@ type Options struct {
 	// Readers is the number of goroutines reading each socket; 0 means
 	// twice GOMAXPROCS, at least 4.
 	Readers int
+	// Users, when set with Creds, lets WatchUsers follow user changes in
+	// the core so that a password change or a deactivation voids cached
+	// successes at once (see userWatch).
+	Users UserLister
+	// UserPoll is how often WatchUsers asks; DefaultUserPoll when 0.
+	UserPoll time.Duration
 }
 
 // Server is the RADIUS server. Create it with New, give it providers with
@@ -85,6 +91,7 @@ type Server struct {
 	auth        Authenticator
 	creds       *credcache.Cache
 	limiter     *credcache.Limiter
+	users       *userWatch // nil: no user changes followed
 	allowNoMA   map[string]bool
 	freshFor    time.Duration
 	authTimeout time.Duration
@@ -139,6 +146,10 @@ func New(opts Options) (*Server, error) {
 		replies:     newReplyCache(opts.ReplyCacheTTL),
 		readers:     opts.Readers,
 		reqBase:     binary.BigEndian.Uint64(seed[:]),
+	}
+	if opts.Users != nil && opts.Creds != nil {
+		s.users = newUserWatch(opts.Users, opts.UserPoll, opts.Creds.TTL(), opts.Logger)
+		s.users.changed = func(n int) { m.userChanges.WithLabelValues(s.outpostName()).Add(float64(n)) }
 	}
 	s.providers.Store(&providerSet{table: nil})
 	return s, nil
@@ -379,10 +390,10 @@ func (s *Server) reply(conn net.PacketConn, addr net.Addr, p *Provider, req, res
 		return
 	}
 	// Every reply is signed with a Message-Authenticator except the
-	// Accounting-Response to an Accounting-Request: RFC 2866 defines none
-	// there, its Response Authenticator already covers the packet, and
-	// FreeRADIUS's clients check an MA in it against a different
-	// authenticator and then discard the reply.
+	// Accounting-Response to an Accounting-Request: no standard defines
+	// one there, its Response Authenticator already covers the packet, and
+	// radclient discards a reply with an MA computed the RFC 3579 way
+	// (docs/decisions/0008).
 	withMA := !(resp.Code == radius.CodeAccountingResponse && req.Code == radius.CodeAccountingRequest)
 	b, err := encodeResponse(resp, req.Authenticator, p.Secret, p.macs, withMA)
 	if err != nil {
@@ -411,6 +422,14 @@ func (s *Server) statusServer(req *radius.Packet, kind Listener) *radius.Packet 
 // counter from a random start), and cheaper than a UUID per packet.
 func (s *Server) requestID() string {
 	return strconv.FormatUint(s.reqBase+s.reqSeq.Add(1), 36)
+}
+
+// WatchUsers follows user changes in the core until ctx ends, when
+// Options.Users is set; otherwise it returns at once.
+func (s *Server) WatchUsers(ctx context.Context) {
+	if s.users != nil {
+		s.users.run(ctx)
+	}
 }
 
 // EndSession forgets the cached success obtained with the core session

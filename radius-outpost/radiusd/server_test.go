@@ -363,6 +363,33 @@ func TestRateLimit(t *testing.T) {
 	assert.Equal(t, 1.0, metricValue(t, h.reg, rejected, map[string]string{"reason": "rate_limited"}))
 }
 
+// Behind a Wi-Fi controller every station shares the NAS's address: the
+// client limit counts stations (Calling-Station-Id), so one station's wrong
+// passwords do not lock out the others.
+func TestRateLimitPerStation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{limiter: &credcache.LimiterOptions{UserFailures: 100, ClientFailures: 2, Window: time.Hour}})
+	send := func(station, user, pw string) radius.Code {
+		p := radius.New(radius.CodeAccessRequest, []byte(demoSecret))
+		if station != "" {
+			require.NoError(t, rfc2865.CallingStationID_SetString(p, station))
+		}
+		req := accessRequestP(t, p, user, pw, false)
+		return checkReply(t, exchange(t, h.auth1, req, wait), req, demoSecret).Code
+	}
+	const noisy, quiet = "AA-BB-CC-00-00-01", "AA-BB-CC-00-00-02"
+	assert.Equal(t, radius.CodeAccessReject, send(noisy, "bob", "guess-1"))
+	assert.Equal(t, radius.CodeAccessReject, send(noisy, "carol", "guess-2"))
+	assert.Equal(t, radius.CodeAccessReject, send(noisy, "alice", "alice-password"), "the noisy station is blocked")
+	assert.Equal(t, radius.CodeAccessAccept, send(quiet, "alice", "alice-password"), "another station on the same NAS is not")
+
+	// Without Calling-Station-Id the NAS address is the client.
+	assert.Equal(t, radius.CodeAccessReject, send("", "bob", "guess-3"))
+	assert.Equal(t, radius.CodeAccessReject, send("", "carol", "guess-4"))
+	assert.Equal(t, radius.CodeAccessReject, send("", "alice", "alice-password"), "the NAS without station ids is blocked")
+	assert.Equal(t, radius.CodeAccessAccept, send(quiet, "alice", "alice-password"))
+}
+
 func TestMetricsDuration(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})

@@ -21,6 +21,7 @@ const (
 	EnvLimitUser        = "AUTHENTIK_RADIUS__RATE_LIMIT_USER"
 	EnvLimitClient      = "AUTHENTIK_RADIUS__RATE_LIMIT_CLIENT"
 	EnvLimitWindow      = "AUTHENTIK_RADIUS__RATE_LIMIT_WINDOW"
+	EnvUserPoll         = "AUTHENTIK_RADIUS__USER_POLL"
 )
 
 // DefaultCacheTTL is how long a successful PAP check is remembered: also
@@ -45,12 +46,15 @@ type Settings struct {
 	CacheFresh time.Duration
 	// Limits are the failed-attempt limits.
 	Limits credcache.LimiterOptions
+	// UserPoll is how often the core is asked for changed users (see
+	// Options.Users); 0 disables it.
+	UserPoll time.Duration
 }
 
 // LoadSettings reads the settings; listenAuth is the resolved
 // AUTHENTIK_LISTEN__RADIUS. Errors are *config.Error.
 func LoadSettings(getenv func(string) string, listenAuth string) (Settings, error) {
-	s := Settings{ListenAuth: listenAuth, CacheTTL: DefaultCacheTTL, CacheFresh: DefaultFreshFor}
+	s := Settings{ListenAuth: listenAuth, CacheTTL: DefaultCacheTTL, CacheFresh: DefaultFreshFor, UserPoll: DefaultUserPoll}
 	acct := strings.TrimSpace(getenv(EnvListenAccounting))
 	switch {
 	case acct == "":
@@ -77,6 +81,9 @@ func LoadSettings(getenv func(string) string, listenAuth string) (Settings, erro
 		return Settings{}, err
 	}
 	if s.CacheFresh, err = duration(getenv, EnvCacheFresh, s.CacheFresh); err != nil {
+		return Settings{}, err
+	}
+	if s.UserPoll, err = duration(getenv, EnvUserPoll, s.UserPoll); err != nil {
 		return Settings{}, err
 	}
 	if s.Limits.Window, err = duration(getenv, EnvLimitWindow, credcache.DefaultWindow); err != nil {

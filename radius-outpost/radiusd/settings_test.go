@@ -28,6 +28,7 @@ func TestLoadSettings(t *testing.T) {
 			assert.Equal(t, int64(5), s.Limits.UserFailures)
 			assert.Equal(t, int64(20), s.Limits.ClientFailures)
 			assert.Equal(t, 5*time.Minute, s.Limits.Window)
+			assert.Equal(t, 10*time.Second, s.UserPoll)
 		}},
 		{name: "ipv6 derived", listen: "[::1]:11812", check: func(t *testing.T, s radiusd.Settings) {
 			assert.Equal(t, "[::1]:11813", s.ListenAccounting)
@@ -43,7 +44,9 @@ func TestLoadSettings(t *testing.T) {
 			"AUTHENTIK_RADIUS__RATE_LIMIT_USER":                     "0",
 			"AUTHENTIK_RADIUS__RATE_LIMIT_CLIENT":                   "50",
 			"AUTHENTIK_RADIUS__RATE_LIMIT_WINDOW":                   "1h",
+			"AUTHENTIK_RADIUS__USER_POLL":                           "0",
 		}, check: func(t *testing.T, s radiusd.Settings) {
+			assert.Zero(t, s.UserPoll, "0 turns polling off")
 			assert.Equal(t, "127.0.0.1:2813", s.ListenAccounting)
 			assert.Equal(t, []string{"old-switches", "legacy ap"}, s.AllowMissingMA)
 			assert.Zero(t, s.CacheTTL)
@@ -60,6 +63,7 @@ func TestLoadSettings(t *testing.T) {
 		{name: "bad ttl", listen: "0.0.0.0:1812", env: map[string]string{"AUTHENTIK_RADIUS__CACHE_TTL": "soon"}, wantErr: "AUTHENTIK_RADIUS__CACHE_TTL"},
 		{name: "negative ttl", listen: "0.0.0.0:1812", env: map[string]string{"AUTHENTIK_RADIUS__CACHE_TTL": "-1s"}, wantErr: "AUTHENTIK_RADIUS__CACHE_TTL"},
 		{name: "bad limit", listen: "0.0.0.0:1812", env: map[string]string{"AUTHENTIK_RADIUS__RATE_LIMIT_USER": "-3"}, wantErr: "AUTHENTIK_RADIUS__RATE_LIMIT_USER"},
+		{name: "bad poll", listen: "0.0.0.0:1812", env: map[string]string{"AUTHENTIK_RADIUS__USER_POLL": "often"}, wantErr: "AUTHENTIK_RADIUS__USER_POLL"},
 		{name: "zero window", listen: "0.0.0.0:1812", env: map[string]string{"AUTHENTIK_RADIUS__RATE_LIMIT_WINDOW": "0s"}, wantErr: "AUTHENTIK_RADIUS__RATE_LIMIT_WINDOW"},
 	}
 	for _, tt := range tests {

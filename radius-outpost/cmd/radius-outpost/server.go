@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"goauthentik.io/api/v3"
 
+	"github.com/outpost-go/outposts/authclient/backoff"
 	"github.com/outpost-go/outposts/authclient/cache"
 	"github.com/outpost-go/outposts/authclient/credcache"
 	"github.com/outpost-go/outposts/authclient/events"
@@ -64,6 +65,10 @@ func newServer(settings radiusd.Settings) func(rt *outpost.Runtime) (outpost.Ser
 			// the core anyway; keeping them in process too spares the
 			// shared cache a round trip per request (credcache.WithLocal).
 			opts.Creds = credcache.New(shared, key, settings.CacheTTL).WithLocal(localCredEntries, settings.CacheFresh)
+			if settings.UserPoll > 0 {
+				opts.Users = radiusd.CoreUsers{Client: rt.Client, Backoff: backoff.Default()}
+				opts.UserPoll = settings.UserPoll
+			}
 		}
 		srv, err := radiusd.New(opts)
 		if err != nil {
@@ -118,6 +123,7 @@ func (s *server) Run(ctx context.Context) error {
 		}
 		sockets = append(sockets, socket{conn, l.kind})
 	}
+	go s.radius.WatchUsers(ctx)
 	errs := make(chan error, len(sockets))
 	for _, sk := range sockets {
 		go func() { errs <- s.radius.Serve(ctx, sk.conn, sk.kind) }()

@@ -48,11 +48,6 @@ entries:
 // eapol_test can send from any loopback address.
 const nasAddr = "127.0.0.2"
 
-// totpNow in a password stands for carol's current code, computed just
-// before use: on a loaded machine a code from the test's start may have
-// expired by the time its case runs.
-const totpNow = "<totp>"
-
 // localhostSecret is the secret of the base configuration's 127.0.0.1
 // client, from which radclient talks to FreeRADIUS.
 const localhostSecret = "localhost-secret"
