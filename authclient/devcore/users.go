@@ -46,15 +46,30 @@ func (v *view) partialGroup(g *model.Group) api.PartialGroup {
 	}
 }
 
+// userJoined and userUpdated default the dates a blueprint may leave out.
+func userJoined(u *model.User) time.Time {
+	if u.DateJoined.IsZero() {
+		return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return u.DateJoined
+}
+
+func userUpdated(u *model.User) time.Time {
+	if u.LastUpdated.IsZero() {
+		return userJoined(u)
+	}
+	return u.LastUpdated
+}
+
+func userUUID(u *model.User) string {
+	return orDefault(u.UUID, uuid.NewSHA1(uuid.NameSpaceOID, []byte("devcore-user-"+strconv.Itoa(int(u.PK)))).String())
+}
+
+func userPath(u *model.User) string { return orDefault(u.Path, "users") }
+
 func (v *view) apiUser(u *model.User, includeGroups bool) api.User {
-	joined := u.DateJoined
-	if joined.IsZero() {
-		joined = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
-	updated := u.LastUpdated
-	if updated.IsZero() {
-		updated = joined
-	}
+	joined := userJoined(u)
+	updated := userUpdated(u)
 	typ := userType(u)
 	groups := v.userGroups[u.PK]
 	if groups == nil {
@@ -75,9 +90,9 @@ func (v *view) apiUser(u *model.User, includeGroups bool) api.User {
 		Avatar:             defaultAvatar,
 		Attributes:         attrsOrEmpty(u.Attributes),
 		Uid:                userUID(u.PK),
-		Path:               strPtr(orDefault(u.Path, "users")),
+		Path:               strPtr(userPath(u)),
 		Type:               &typ,
-		Uuid:               orDefault(u.UUID, uuid.NewSHA1(uuid.NameSpaceOID, []byte("devcore-user-"+strconv.Itoa(int(u.PK)))).String()),
+		Uuid:               userUUID(u),
 		PasswordChangeDate: joined,
 		LastUpdated:        updated,
 	}
@@ -183,7 +198,9 @@ func timeMatch(t time.Time, f *userFilter, prefix string) bool {
 	return true
 }
 
-func (v *view) userMatches(u *model.User, au api.User, f *userFilter) bool {
+// userMatches reports whether u passes f. It derives only what the filter
+// asks about, so filtering a large directory stays cheap.
+func (v *view) userMatches(u *model.User, f *userFilter) bool {
 	q := f.q
 	if s, ok := q["username"]; ok && s[0] != u.Username {
 		return false
@@ -194,22 +211,22 @@ func (v *view) userMatches(u *model.User, au api.User, f *userFilter) bool {
 	if s, ok := q["name"]; ok && s[0] != u.Name {
 		return false
 	}
-	if s, ok := q["uuid"]; ok && s[0] != au.Uuid {
+	if s, ok := q["uuid"]; ok && s[0] != userUUID(u) {
 		return false
 	}
-	if s, ok := q["path"]; ok && s[0] != *au.Path {
+	if s, ok := q["path"]; ok && s[0] != userPath(u) {
 		return false
 	}
-	if s, ok := q["path_startswith"]; ok && !strings.HasPrefix(*au.Path, s[0]) {
+	if s, ok := q["path_startswith"]; ok && !strings.HasPrefix(userPath(u), s[0]) {
 		return false
 	}
 	if f.isActive != nil && *f.isActive != u.IsActive {
 		return false
 	}
-	if f.isSuperuser != nil && *f.isSuperuser != au.IsSuperuser {
+	if f.isSuperuser != nil && *f.isSuperuser != v.isSuperuser(u) {
 		return false
 	}
-	if f.types != nil && !f.types[string(*au.Type)] {
+	if f.types != nil && !f.types[string(userType(u))] {
 		return false
 	}
 	if f.lastLoginNil != nil && !*f.lastLoginNil {
@@ -224,7 +241,7 @@ func (v *view) userMatches(u *model.User, au api.User, f *userFilter) bool {
 	if _, ok := f.times["last_login__lt"]; ok {
 		return false
 	}
-	if !timeMatch(au.DateJoined, f, "date_joined") || !timeMatch(au.LastUpdated, f, "last_updated") {
+	if !timeMatch(userJoined(u), f, "date_joined") || !timeMatch(userUpdated(u), f, "last_updated") {
 		return false
 	}
 	if f.groupsByName != nil || f.groupsByPK != nil {
@@ -257,42 +274,46 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request, p princi
 		return
 	}
 	includeGroups := boolDefault(q, "include_groups", true, fieldErrors{})
-	var matched []api.User
-	for _, u := range v.dir.Users {
-		au := v.apiUser(u, includeGroups)
-		if v.userMatches(u, au, f) {
-			matched = append(matched, au)
+	matched := v.lists.usersFor(listKey(q, "include_groups"), func() []*model.User {
+		var out []*model.User
+		for _, u := range v.dir.Users {
+			if v.userMatches(u, f) {
+				out = append(out, u)
+			}
 		}
-	}
-	sortUsers(matched, q.Get("ordering"))
+		sortUsers(out, q.Get("ordering"))
+		return out
+	})
 	pw, ok := paginate(q, len(matched))
 	if !ok {
 		writeDetail(w, http.StatusNotFound, msgInvalidPage)
 		return
 	}
-	results := []api.User{}
-	results = append(results, matched[pw.start:pw.end]...)
+	results := make([]api.User, 0, pw.end-pw.start)
+	for _, u := range matched[pw.start:pw.end] {
+		results = append(results, v.apiUser(u, includeGroups))
+	}
 	writeJSON(w, http.StatusOK, api.PaginatedUserList{
 		Pagination: pw.pagination, Results: results, Autocomplete: map[string]any{},
 	})
 }
 
-func sortUsers(users []api.User, ordering string) {
+func sortUsers(users []*model.User, ordering string) {
 	field, desc := orderKey(ordering)
-	less := func(a, b api.User) bool {
+	less := func(a, b *model.User) bool {
 		switch field {
 		case "name":
 			return a.Name < b.Name
 		case "email":
-			return *a.Email < *b.Email
+			return a.Email < b.Email
 		case "pk":
-			return a.Pk < b.Pk
+			return a.PK < b.PK
 		case "date_joined":
-			return a.DateJoined.Before(b.DateJoined)
+			return userJoined(a).Before(userJoined(b))
 		case "last_updated":
-			return a.LastUpdated.Before(b.LastUpdated)
+			return userUpdated(a).Before(userUpdated(b))
 		case "is_active":
-			return !*a.IsActive && *b.IsActive
+			return !a.IsActive && b.IsActive
 		default:
 			return a.Username < b.Username
 		}
@@ -474,50 +495,54 @@ func (s *Server) handleGroupList(w http.ResponseWriter, r *http.Request, p princ
 		return
 	}
 	membersByName := q["members_by_username"]
-	var matched []*model.Group
-	for _, g := range v.dir.Groups {
-		if n, ok := q["name"]; ok && n[0] != g.Name {
-			continue
-		}
-		if superSet && g.IsSuperuser != isSuper {
-			continue
-		}
-		if t := q.Get("search"); t != "" && !containsFold(g.Name, t) {
-			continue
-		}
-		if attrs != nil && !attributesMatch(g.Attributes, attrs) {
-			continue
-		}
-		if len(membersByPK) > 0 || len(membersByName) > 0 {
-			hit := false
-			for _, m := range v.members[g.PK] {
-				for _, want := range membersByPK {
-					hit = hit || m == want
-				}
-				for _, want := range membersByName {
-					hit = hit || v.userByPK[m].Username == want
-				}
-			}
-			if !hit {
+	key := listKey(q, "include_users", "include_children", "include_parents", "include_inherited_roles")
+	matched := v.lists.groupsFor(key, func() []*model.Group {
+		var out []*model.Group
+		for _, g := range v.dir.Groups {
+			if n, ok := q["name"]; ok && n[0] != g.Name {
 				continue
 			}
+			if superSet && g.IsSuperuser != isSuper {
+				continue
+			}
+			if t := q.Get("search"); t != "" && !containsFold(g.Name, t) {
+				continue
+			}
+			if attrs != nil && !attributesMatch(g.Attributes, attrs) {
+				continue
+			}
+			if len(membersByPK) > 0 || len(membersByName) > 0 {
+				hit := false
+				for _, m := range v.members[g.PK] {
+					for _, want := range membersByPK {
+						hit = hit || m == want
+					}
+					for _, want := range membersByName {
+						hit = hit || v.userByPK[m].Username == want
+					}
+				}
+				if !hit {
+					continue
+				}
+			}
+			out = append(out, g)
 		}
-		matched = append(matched, g)
-	}
-	field, desc := orderKey(q.Get("ordering"))
-	sort.SliceStable(matched, func(i, j int) bool {
-		a, b := matched[i], matched[j]
-		if desc {
-			a, b = b, a
-		}
-		switch field {
-		case "is_superuser":
-			return !a.IsSuperuser && b.IsSuperuser
-		case "pk":
-			return a.PK < b.PK
-		default:
-			return a.Name < b.Name
-		}
+		field, desc := orderKey(q.Get("ordering"))
+		sort.SliceStable(out, func(i, j int) bool {
+			a, b := out[i], out[j]
+			if desc {
+				a, b = b, a
+			}
+			switch field {
+			case "is_superuser":
+				return !a.IsSuperuser && b.IsSuperuser
+			case "pk":
+				return a.PK < b.PK
+			default:
+				return a.Name < b.Name
+			}
+		})
+		return out
 	})
 	pw, ok := paginate(q, len(matched))
 	if !ok {

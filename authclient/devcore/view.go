@@ -34,6 +34,8 @@ type view struct {
 	proxyByPK      map[int32]*model.ProxyProvider
 	racByPK        map[int32]*model.RACProvider
 	certByPK       map[string]*model.Certificate
+
+	lists listCache // filtered and ordered list results, by query
 }
 
 func (s *Server) buildView(d *model.Directory) (*view, error) {
