@@ -93,6 +93,10 @@ func New(cfg config.Config, version string) (*Client, error) {
 		return nil, errors.New("core client: http.DefaultTransport is not an *http.Transport")
 	}
 	tr := base.Clone()
+	// Every bind or authentication is several requests to the one core,
+	// many at once: with net/http's default of 2 idle connections per host,
+	// most of them would dial a new connection and close it again.
+	tr.MaxIdleConnsPerHost = tr.MaxIdleConns
 	if cfg.Insecure {
 		// The operator asked for it with AUTHENTIK_INSECURE, as authentik's
 		// outposts allow for cores with self-signed certificates.

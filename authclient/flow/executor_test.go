@@ -76,7 +76,8 @@ func TestAuthenticateOutcomes(t *testing.T) {
 		{name: "bad duo id", bodies: []string{chIdentification, chValidate(`{"device_class":"duo","device_uid":"x","challenge":{},"last_used":null}`)}, reason: ReasonFlowError, message: "duo device id"},
 		{name: "duo wins", bodies: []string{chIdentification, chValidate(totp + "," + duo), chRedirect}, password: "pw;123456", mfa: true},
 		{name: "empty body", bodies: []string{chIdentification, `{}`}, reason: ReasonFlowError, message: "no challenge"},
-		{name: "missing required field", bodies: []string{chIdentification, `{"component":"ak-stage-password"}`}, reason: ReasonFlowError},
+		{name: "malformed challenge", bodies: []string{chIdentification, `{"component":"ak-stage-password","response_errors":["x"]}`}, reason: ReasonFlowError},
+		{name: "malformed device challenge", bodies: []string{chIdentification, chValidate(`{"device_class":"totp"}`)}, password: "pw;123456", mfa: true, reason: ReasonFlowError},
 		{name: "not json", bodies: []string{"<html>"}, reason: ReasonFlowError},
 		{name: "script exhausted is a 5xx", bodies: []string{chIdentification}, reason: ReasonUnavailable},
 	}
@@ -359,4 +360,143 @@ func TestNoSecretsInLogs(t *testing.T) {
 	assert.NotEmpty(t, buf.String())
 	assert.NotContains(t, buf.String(), password)
 	assert.NotContains(t, buf.String(), code)
+}
+
+func TestBeforeAnswer(t *testing.T) {
+	t.Parallel()
+	refused := errors.New("refused")
+	tests := []struct {
+		name  string
+		first string // the flow's first challenge
+		hook  error
+		calls int
+		posts int
+		err   error
+	}{
+		{"allowed: called once, before the first answer", chIdentification, nil, 1, 3, nil},
+		{"refused: nothing is posted", chIdentification, refused, 1, 0, refused},
+		{"not called when no answer is sent", chAccessDenied, nil, 0, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fc := newFakeCore(t, "/", script(tt.first, chPassword, chUserLogin, chRedirect))
+			calls := 0
+			_, err := authenticate(t, fc.executor(t, Options{}), Request{Username: "alice", Password: "pw",
+				BeforeAnswer: func(context.Context) error {
+					calls++
+					// Only the first challenge has been fetched.
+					assert.Len(t, fc.requests(), 1)
+					return tt.hook
+				}})
+			switch {
+			case tt.err != nil:
+				assert.ErrorIs(t, err, tt.err)
+			case tt.first == chAccessDenied:
+				assert.Equal(t, ReasonInvalidCredentials, ReasonOf(err))
+			default:
+				assert.NoError(t, err)
+			}
+			assert.Equal(t, tt.calls, calls)
+			posts := 0
+			for _, r := range fc.requests() {
+				if r.Method == http.MethodPost {
+					posts++
+				}
+			}
+			assert.Equal(t, tt.posts, posts)
+		})
+	}
+}
+
+func TestSessionUser(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		status      int
+		body        string
+		want        User
+		reason      Reason
+		unavailable bool
+	}{
+		{"user", http.StatusOK, `{"user":{"pk":7,"username":"alice","is_active":true,"groups":[{"pk":"g","name":"x"}],"settings":{}}}`, User{PK: 7, Username: "alice", IsActive: true}, "", false},
+		{"inactive", http.StatusOK, `{"user":{"pk":8,"username":"bob","is_active":false}}`, User{PK: 8, Username: "bob"}, "", false},
+		{"no user", http.StatusOK, `{"user":{}}`, User{}, ReasonUserInfoFail, false},
+		{"not json", http.StatusOK, `<html>`, User{}, ReasonUserInfoFail, false},
+		{"forbidden", http.StatusForbidden, `{"detail":"no"}`, User{}, ReasonUserInfoFail, false},
+		{"core failing", http.StatusBadGateway, `{"detail":"boom"}`, User{}, ReasonUserInfoFail, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fc := newFakeCore(t, "/ak/", func(n int, r recordedReq) (int, string) {
+				switch {
+				case strings.Contains(r.Path, "/flows/executor/") && n == 0:
+					return http.StatusOK, chIdentification
+				case strings.Contains(r.Path, "/flows/executor/"):
+					return http.StatusOK, chRedirect
+				case r.Path == "/ak/api/v3/core/users/me/":
+					return tt.status, tt.body
+				}
+				return http.StatusNotFound, `{"detail":"not found"}`
+			})
+			s, err := authenticate(t, fc.executor(t, Options{UserAgent: "ua-test"}), Request{Username: "alice", Password: "pw", ClientIP: "192.0.2.1"})
+			require.NoError(t, err)
+			u, err := s.User(context.Background())
+			assert.Equal(t, tt.reason, ReasonOf(err), "error: %v", err)
+			assert.Equal(t, tt.unavailable, IsUnavailable(err))
+			assert.Equal(t, tt.want, u)
+
+			reqs := fc.requests()
+			last := reqs[len(reqs)-1]
+			assert.Equal(t, "/ak/api/v3/core/users/me/", last.Path)
+			assert.Equal(t, "outpost-token", last.Header.Get(headerOutpostToken))
+			assert.Equal(t, "192.0.2.1", last.Header.Get(headerRemoteIP))
+			assert.Equal(t, "ua-test", last.Header.Get("User-Agent"))
+			assert.Empty(t, last.Header.Get("Authorization"))
+			assert.Contains(t, last.Header.Get("Cookie"), sessionCookie+"="+testJWT)
+		})
+	}
+}
+
+func TestCheckLDAPAccess(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		status      int
+		body        string
+		search      bool
+		reason      Reason
+		unavailable bool
+	}{
+		{"search", http.StatusOK, `{"has_search_permission":true,"access":{"passing":true,"messages":[],"log_messages":[]}}`, true, "", false},
+		{"no search", http.StatusOK, `{"has_search_permission":false,"access":{"passing":true,"messages":[]}}`, false, "", false},
+		{"denied", http.StatusOK, `{"has_search_permission":true,"access":{"passing":false,"messages":["no"]}}`, false, ReasonAccessDenied, false},
+		{"incomplete", http.StatusOK, `{"access":{"passing":true}}`, false, ReasonAccessCheckFail, false},
+		{"no access result", http.StatusOK, `{"has_search_permission":true}`, false, ReasonAccessCheckFail, false},
+		{"forbidden", http.StatusForbidden, `{"detail":"no"}`, false, ReasonAccessCheckFail, false},
+		{"core failing", http.StatusServiceUnavailable, `{"detail":"boom"}`, false, ReasonAccessCheckFail, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fc := newFakeCore(t, "/", func(n int, r recordedReq) (int, string) {
+				switch {
+				case strings.Contains(r.Path, "/flows/executor/") && n == 0:
+					return http.StatusOK, chIdentification
+				case strings.Contains(r.Path, "/flows/executor/"):
+					return http.StatusOK, chRedirect
+				case r.Path == "/api/v3/outposts/ldap/3/check_access/" && r.Query.Get("app_slug") == "my app":
+					return tt.status, tt.body
+				}
+				return http.StatusNotFound, `{"detail":"not found"}`
+			})
+			s, err := authenticate(t, fc.executor(t, Options{}), Request{Username: "alice", Password: "pw"})
+			require.NoError(t, err)
+			search, err := s.CheckLDAPAccess(context.Background(), 3, "my app")
+			assert.Equal(t, tt.reason, ReasonOf(err), "error: %v", err)
+			assert.Equal(t, tt.unavailable, IsUnavailable(err))
+			assert.Equal(t, tt.search, search)
+		})
+	}
 }

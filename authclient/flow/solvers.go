@@ -9,7 +9,8 @@ import (
 // solve answers one challenge. Only the stages a username/password protocol
 // can answer are supported; anything else (consent, prompt, captcha,
 // WebAuthn, e-mail, SMS...) fails the attempt.
-func solve(ch *api.ChallengeTypes, comp string, a answers) (api.FlowChallengeResponseRequest, error) {
+func solve(ch *challenge, a answers) (api.FlowChallengeResponseRequest, error) {
+	comp := ch.Component
 	switch comp {
 	case componentIdentification:
 		r := api.NewIdentificationChallengeResponseRequest()
@@ -25,7 +26,7 @@ func solve(ch *api.ChallengeTypes, comp string, a answers) (api.FlowChallengeRes
 		r := api.NewUserLoginChallengeResponseRequest(true)
 		return api.UserLoginChallengeResponseRequestAsFlowChallengeResponseRequest(r), nil
 	case componentAuthenticatorValidate:
-		r, err := solveAuthenticatorValidate(ch.AuthenticatorValidationChallenge.DeviceChallenges, a.code)
+		r, err := solveAuthenticatorValidate(ch.DeviceChallenges, a.code)
 		if err != nil {
 			return api.FlowChallengeResponseRequest{}, err
 		}

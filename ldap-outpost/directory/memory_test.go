@@ -12,7 +12,10 @@ import (
 )
 
 // TestMemory100k checks the memory target: 100k users and 5k groups in one
-// snapshot stay well under 400 MB of heap.
+// snapshot stay well under 400 MB of heap. The per-user bound is about
+// twice what the snapshot needs (about 0.8 KB per user with its inputs, on
+// 2026-11-27): materialising every user's attributes again (about 2.2 KB)
+// fails it.
 func TestMemory100k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 100k-user directory")
@@ -37,6 +40,9 @@ func TestMemory100k(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	mb := float64(after.HeapAlloc) / (1 << 20)
 	t.Logf("100k users, 5k groups: %d entries, heap %.0f MB (inputs included)", s.Len(), mb)
+	perUser := float64(after.HeapAlloc) / 100000
+	t.Logf("%.0f bytes per user (user and virtual-group entries, inputs and indexes)", perUser)
 	assert.Less(t, mb, 400.0)
+	assert.Less(t, perUser, 1600.0)
 	runtime.KeepAlive(s)
 }

@@ -1,6 +1,8 @@
 package directory
 
 import (
+	"reflect"
+	"slices"
 	"time"
 
 	"goauthentik.io/api/v3"
@@ -50,12 +52,54 @@ func UserFromAPI(u api.User) User {
 			out.Groups = append(out.Groups, g.Pk)
 		}
 	}
+	if len(out.Attributes) == 0 {
+		out.Attributes = nil // the core sends {}; an empty map still costs a header per user
+	}
 	return out
+}
+
+// Same reports whether u and o hold the same data, so a refresh can keep
+// the User an older snapshot already holds instead of a second copy.
+func (u *User) Same(o *User) bool {
+	return u.PK == o.PK && u.Username == o.Username && u.Name == o.Name && u.Email == o.Email &&
+		u.UID == o.UID && u.Active == o.Active && u.Superuser == o.Superuser &&
+		u.PasswordChangeDate.Equal(o.PasswordChangeDate) && u.LastUpdated.Equal(o.LastUpdated) &&
+		slices.Equal(u.Groups, o.Groups) && (len(u.Attributes) == 0 && len(o.Attributes) == 0 || reflect.DeepEqual(u.Attributes, o.Attributes))
+}
+
+// GroupPKs maps each group's pk to itself, for ShareGroupPKs.
+func GroupPKs(groups []Group) map[string]string {
+	m := make(map[string]string, len(groups))
+	for _, g := range groups {
+		m[g.PK] = g.PK
+	}
+	return m
+}
+
+// ShareGroupPKs makes u's group pks the strings in pks (from GroupPKs), so
+// a large directory holds each group pk once instead of once per member.
+// Call it only on a User no snapshot holds yet.
+func (u *User) ShareGroupPKs(pks map[string]string) {
+	if len(u.Groups) == 0 {
+		u.Groups = nil
+		return
+	}
+	shared := make([]string, len(u.Groups))
+	for i, g := range u.Groups {
+		if s, ok := pks[g]; ok {
+			g = s
+		}
+		shared[i] = g
+	}
+	u.Groups = shared
 }
 
 // GroupFromAPI keeps what the directory uses of g.
 func GroupFromAPI(g api.Group) Group {
 	out := Group{PK: g.Pk, NumPK: g.NumPk, Name: g.Name, Attributes: g.Attributes, Parents: g.Parents}
+	if len(out.Attributes) == 0 {
+		out.Attributes = nil
+	}
 	if g.IsSuperuser != nil {
 		out.Superuser = *g.IsSuperuser
 	}

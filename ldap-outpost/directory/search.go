@@ -133,7 +133,10 @@ func (s *Snapshot) visible(userDN string) []*Entry {
 	if v := s.byDN[rdnOf(userDN)+","+s.VGroupOU]; v != nil {
 		out = append(out, v)
 	}
-	for _, g := range s.parents[userDN] {
+	if self.Kind != KindUser {
+		return out
+	}
+	for _, g := range s.userGroupDNs(self.user) {
 		if e := s.byDN[g]; e != nil {
 			out = append(out, e.withMembers([]string{userDN}))
 		}
@@ -156,21 +159,33 @@ func rdnOf(normDN string) string {
 
 // indexed returns the candidates for a filter that requires cn to equal a
 // value (alone or inside a top-level and), so looking up one user does not
-// scan the directory.
+// scan the directory. An entry's cn is its RDN value, so the candidates are
+// the user, virtual group and group of that name.
 func (s *Snapshot) indexed(f *filter.Filter) ([]*Entry, bool) {
 	switch f.Kind {
 	case filter.Equal:
 		if strings.EqualFold(f.Attr, "cn") {
-			return s.byCN[strings.ToLower(strings.TrimSpace(f.Value))], true
+			return s.byCN(f.Value), true
 		}
 	case filter.And:
 		for _, c := range f.Children {
 			if c.Kind == filter.Equal && strings.EqualFold(c.Attr, "cn") {
-				return s.byCN[strings.ToLower(strings.TrimSpace(c.Value))], true
+				return s.byCN(c.Value), true
 			}
 		}
 	}
 	return nil, false
+}
+
+func (s *Snapshot) byCN(value string) []*Entry {
+	r := rdn("cn", strings.TrimSpace(value)) + ","
+	var out []*Entry
+	for _, ou := range []string{s.UsersOU, s.VGroupOU, s.GroupsOU} {
+		if e := s.byDN[r+ou]; e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Syntax implements filter.Schema.
@@ -202,12 +217,12 @@ func (s *Snapshot) NormalizeDN(v string) (string, bool) {
 // Chain implements filter.Schema: memberOf goes up through parent groups,
 // member goes down through child groups.
 func (s *Snapshot) Chain(e filter.Entry, lowerAttr string, yield func(string) bool) {
-	var next map[string][]string
+	var next func(dn string) []string
 	switch lowerAttr {
 	case "memberof":
-		next = s.parents
+		next = s.parentsOf
 	case "member":
-		next = s.members
+		next = func(dn string) []string { return s.members[dn] }
 	default:
 		for _, v := range e.Values(lowerAttr) {
 			if n, ok := s.NormalizeDN(v); ok && !yield(n) {
@@ -217,7 +232,7 @@ func (s *Snapshot) Chain(e filter.Entry, lowerAttr string, yield func(string) bo
 		return
 	}
 	seen := map[string]bool{}
-	queue := append([]string(nil), next[e.NormDN()]...)
+	queue := append([]string(nil), next(e.NormDN())...)
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
@@ -228,8 +243,20 @@ func (s *Snapshot) Chain(e filter.Entry, lowerAttr string, yield func(string) bo
 		if !yield(n) {
 			return
 		}
-		queue = append(queue, next[n]...)
+		queue = append(queue, next(n)...)
 	}
+}
+
+// parentsOf is the DNs of the groups the entry named dn is a direct member
+// of (users and groups; virtual groups are in none).
+func (s *Snapshot) parentsOf(dn string) []string {
+	if p, ok := s.groupParents[dn]; ok {
+		return p
+	}
+	if e := s.byDN[dn]; e != nil && e.Kind == KindUser {
+		return s.userGroupDNs(e.user)
+	}
+	return nil
 }
 
 // Select returns the attributes of e a search asked for (RFC 4511
@@ -257,12 +284,13 @@ func Select(e *Entry, requested []string) []message.Attribute {
 			names[strings.ToLower(r)] = true
 		}
 	}
+	attrs, lower := e.attributes()
 	var out []message.Attribute
 	if all && !ops && names == nil {
-		out = e.Attrs
+		out = attrs
 	} else {
-		for i, a := range e.Attrs {
-			if all || names[e.lower[i]] {
+		for i, a := range attrs {
+			if all || names[lower[i]] {
 				out = append(out, a)
 			}
 		}

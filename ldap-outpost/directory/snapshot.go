@@ -28,22 +28,28 @@ type Snapshot struct {
 	// incremental refresh.
 	Watermark time.Time
 
+	cfg      Config
 	byDN     map[string]*Entry
 	children map[string][]*Entry
-	// byCN indexes users, groups and virtual groups by lower-cased cn.
-	byCN map[string][]*Entry
-	// userGroups maps a user DN to the DNs of its direct groups, and
-	// groupParents a group DN to its parents', for the in-chain rule.
-	parents map[string][]string
-	// members maps a group DN to its member DNs.
-	members map[string][]string
+	// groupDN maps a group pk to its entry's DN; groupParents a group DN to
+	// its parents' DNs and members a group DN to its member DNs, for the
+	// in-chain rule. A user's groups come from its User.
+	groupDN      map[string]string
+	groupParents map[string][]string
+	members      map[string][]string
 	// Users and Groups are the inputs, kept for incremental refreshes and
 	// for sharing with other replicas.
 	Users  map[int32]*User
 	Groups []Group
 	count  int
-	// layouts shares attribute-name lists between entries while building.
-	layouts map[string][]string
+}
+
+// Checked returns s as found unchanged at now: the same entries, with Built
+// moved to now.
+func (s *Snapshot) Checked(now time.Time) *Snapshot {
+	c := *s
+	c.Built = now
+	return &c
 }
 
 // Len is the number of entries.
@@ -60,6 +66,48 @@ func (s *Snapshot) UserByName(username string) *Entry {
 // UserDN is the DN of the user named username.
 func (s *Snapshot) UserDN(username string) string { return rdn("cn", username) + "," + s.UsersOU }
 
+// userGroupDNs is the memberOf of u: the DNs of its groups, in u's order.
+func (s *Snapshot) userGroupDNs(u *User) []string {
+	var out []string
+	for _, gpk := range u.Groups {
+		if gdn, ok := s.groupDN[gpk]; ok {
+			if out == nil {
+				out = make([]string, 0, len(u.Groups))
+			}
+			out = append(out, gdn)
+		}
+	}
+	return out
+}
+
+func (s *Snapshot) uidNumber(u *User) string {
+	return strconv.Itoa(int(s.cfg.UIDStart) + int(u.PK))
+}
+
+// gidNumber is a user's (and its virtual group's) gidNumber: a custom
+// gidNumber, else a custom uidNumber, else uid_start_number + pk, as
+// authentik derives it.
+func (s *Snapshot) gidNumber(u *User, custom *attrSet) string {
+	if custom == nil {
+		return s.uidNumber(u)
+	}
+	gid := ""
+	for i, c := range custom.attrs {
+		if custom.lower[i] == "uidnumber" && len(c.Values) > 0 {
+			gid = c.Values[0]
+		}
+	}
+	for i, c := range custom.attrs {
+		if custom.lower[i] == "gidnumber" && len(c.Values) > 0 {
+			gid = c.Values[0]
+		}
+	}
+	if gid == "" {
+		return s.uidNumber(u)
+	}
+	return gid
+}
+
 // Build makes a snapshot from users and groups.
 func Build(cfg Config, users map[int32]*User, groups []Group, now time.Time) (*Snapshot, error) {
 	base, err := dn.Normalize(cfg.BaseDN)
@@ -68,15 +116,15 @@ func Build(cfg Config, users map[int32]*User, groups []Group, now time.Time) (*S
 	}
 	s := &Snapshot{
 		Base: base, UsersOU: "ou=users," + base, GroupsOU: "ou=groups," + base, VGroupOU: "ou=virtual-groups," + base,
-		Built:    now,
-		byDN:     make(map[string]*Entry, 2*len(users)+len(groups)+4),
-		children: map[string][]*Entry{},
-		byCN:     make(map[string][]*Entry, 2*len(users)+len(groups)),
-		parents:  make(map[string][]string, len(users)+len(groups)),
-		members:  make(map[string][]string, len(groups)),
-		Users:    users,
-		Groups:   groups,
-		layouts:  map[string][]string{},
+		Built:        now,
+		cfg:          cfg,
+		byDN:         make(map[string]*Entry, 2*len(users)+len(groups)+4),
+		children:     map[string][]*Entry{},
+		groupDN:      make(map[string]string, len(groups)),
+		groupParents: make(map[string][]string, len(groups)),
+		members:      make(map[string][]string, len(groups)),
+		Users:        users,
+		Groups:       groups,
 	}
 	if base == "" {
 		s.UsersOU, s.GroupsOU, s.VGroupOU = "ou=users", "ou=groups", "ou=virtual-groups"
@@ -96,42 +144,37 @@ func Build(cfg Config, users map[int32]*User, groups []Group, now time.Time) (*S
 		}), base)
 	}
 
-	groupDN := make(map[string]string, len(groups))
 	for _, g := range groups {
-		groupDN[g.PK] = rdn("cn", g.Name) + "," + s.GroupsOU
+		s.groupDN[g.PK] = rdn("cn", g.Name) + "," + s.GroupsOU
 	}
-	// Members of each group, from the users' side.
 	pks := make([]int32, 0, len(users))
 	for pk := range users {
 		pks = append(pks, pk)
 	}
 	sort.Slice(pks, func(i, j int) bool { return users[pks[i]].Username < users[pks[j]].Username })
+	// Users, each with its virtual group; their DNs are also the member
+	// values of their groups.
 	for _, pk := range pks {
 		u := users[pk]
-		udn := s.UserDN(u.Username)
+		udn := s.addUser(u)
 		for _, gpk := range u.Groups {
-			if gdn, ok := groupDN[gpk]; ok {
+			if gdn, ok := s.groupDN[gpk]; ok {
 				s.members[gdn] = append(s.members[gdn], udn)
-				s.parents[udn] = append(s.parents[udn], gdn)
 			}
 		}
 	}
 	for _, g := range groups {
-		gdn := groupDN[g.PK]
+		gdn := s.groupDN[g.PK]
 		for _, p := range g.Parents {
-			if pdn, ok := groupDN[p]; ok {
+			if pdn, ok := s.groupDN[p]; ok {
 				s.members[pdn] = append(s.members[pdn], gdn)
-				s.parents[gdn] = append(s.parents[gdn], pdn)
+				s.groupParents[gdn] = append(s.groupParents[gdn], pdn)
 			}
 		}
 	}
-
-	for _, pk := range pks {
-		u := users[pk]
-		s.addUser(cfg, u)
-	}
+	layouts := map[string][]string{}
 	for _, g := range groups {
-		gdn := groupDN[g.PK]
+		gdn := s.groupDN[g.PK]
 		custom := customAttributes(g.Attributes, func(v string) string { return v })
 		gid := strconv.Itoa(int(cfg.GIDStart) + int(g.NumPK))
 		e := newEntryShared(gdn, KindGroup, ensure(custom, []message.Attribute{
@@ -141,78 +184,30 @@ func Build(cfg Config, users map[int32]*User, groups []Group, now time.Time) (*S
 			{Name: "sAMAccountName", Values: []string{g.Name}},
 			{Name: "gidNumber", Values: []string{gid}},
 			{Name: "member", Values: s.members[gdn]},
-			{Name: "memberOf", Values: s.parents[gdn]},
+			{Name: "memberOf", Values: s.groupParents[gdn]},
 			{Name: "ak-superuser", Values: lowerBool(g.Superuser)},
-		}), s.layouts)
+		}), layouts)
 		s.add(e, s.GroupsOU)
-		s.byCN[strings.ToLower(g.Name)] = append(s.byCN[strings.ToLower(g.Name)], e)
 	}
-	s.layouts = nil
 	return s, nil
 }
 
-func (s *Snapshot) addUser(cfg Config, u *User) {
+// addUser adds a user's entry and virtual group and returns the user's DN.
+func (s *Snapshot) addUser(u *User) string {
 	udn := s.UserDN(u.Username)
-	custom := customAttributes(u.Attributes, func(v string) string {
+	custom := newCustomSet(customAttributes(u.Attributes, func(v string) string {
 		if strings.Contains(v, "%s") {
 			return strings.ReplaceAll(v, "%s", u.Username)
 		}
 		return v
-	})
-	uidNumber := strconv.Itoa(int(cfg.UIDStart) + int(u.PK))
-	gidNumber := uidNumber
-	for _, c := range custom {
-		switch strings.ToLower(c.Name) {
-		case "uidnumber":
-			if len(c.Values) > 0 {
-				uidNumber = c.Values[0]
-				gidNumber = uidNumber
-			}
-		}
-	}
-	for _, c := range custom {
-		if strings.EqualFold(c.Name, "gidNumber") && len(c.Values) > 0 {
-			gidNumber = c.Values[0]
-		}
-	}
-	name := []string{u.Name}
-	e := newEntryShared(udn, KindUser, ensure(custom, []message.Attribute{
-		{Name: "objectClass", Values: userClasses},
-		{Name: "cn", Values: []string{u.Username}},
-		{Name: "sAMAccountName", Values: []string{u.Username}},
-		{Name: "uid", Values: []string{u.UID}},
-		{Name: "name", Values: name},
-		{Name: "displayName", Values: name},
-		{Name: "sn", Values: name},
-		{Name: "mail", Values: []string{u.Email}},
-		{Name: "memberOf", Values: s.parents[udn]},
-		{Name: "ak-active", Values: upperBool(u.Active)},
-		{Name: "ak-superuser", Values: upperBool(u.Superuser)},
-		{Name: "uidNumber", Values: []string{uidNumber}},
-		{Name: "gidNumber", Values: []string{gidNumber}},
-		{Name: "homeDirectory", Values: []string{"/home/" + u.Username}},
-	}), s.layouts)
-	e.UserPK, e.Username, e.Active, e.PasswordChangeUnix = u.PK, u.Username, u.Active, u.PasswordChangeDate.UnixNano()
-	s.add(e, s.UsersOU)
-	lcn := strings.ToLower(u.Username)
-	s.byCN[lcn] = append(s.byCN[lcn], e)
+	}))
+	s.add(&Entry{DN: udn, Kind: KindUser, s: s, user: u, custom: custom}, s.UsersOU)
 	if u.LastUpdated.After(s.Watermark) {
 		s.Watermark = u.LastUpdated
 	}
-
 	vdn := rdn("cn", u.Username) + "," + s.VGroupOU
-	v := newEntryShared(vdn, KindVirtualGroup, []message.Attribute{
-		{Name: "objectClass", Values: virtualGroupClasses},
-		{Name: "cn", Values: []string{u.Username}},
-		{Name: "uid", Values: []string{u.UID}},
-		{Name: "sAMAccountName", Values: []string{u.Username}},
-		{Name: "gidNumber", Values: []string{gidNumber}},
-		{Name: "member", Values: []string{udn}},
-		{Name: "ak-superuser", Values: lowerFalse},
-	}, s.layouts)
-	v.UserPK = u.PK
-	s.add(v, s.VGroupOU)
-	s.byCN[lcn] = append(s.byCN[lcn], v)
+	s.add(&Entry{DN: vdn, Kind: KindVirtualGroup, s: s, user: u, custom: custom}, s.VGroupOU)
+	return udn
 }
 
 func (s *Snapshot) add(e *Entry, parent string) {

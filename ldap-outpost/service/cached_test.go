@@ -54,6 +54,7 @@ entries:
       base_dn: dc=example,dc=com
       search_mode: cached
       bind_mode: cached
+      mfa_support: false
       uid_start_number: 5000
       gid_start_number: 7000
   - model: authentik_core.application
@@ -69,6 +70,7 @@ entries:
       base_dn: ou=inner,dc=example,dc=com
       search_mode: cached
       bind_mode: cached
+      mfa_support: false
   - model: authentik_core.application
     id: inner-app
     identifiers: {slug: inner}

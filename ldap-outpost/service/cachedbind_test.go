@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -18,7 +19,10 @@ import (
 	"github.com/outpost-go/outposts/authclient/cache"
 	"github.com/outpost-go/outposts/authclient/config"
 	"github.com/outpost-go/outposts/authclient/core"
+	"github.com/outpost-go/outposts/authclient/credcache"
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/totp"
+	"github.com/outpost-go/outposts/ldap-outpost/directory"
 )
 
 // directCachedBlueprint: bind mode cached, search mode direct, so cached
@@ -157,4 +161,121 @@ func TestCachedBindDirectSearch(t *testing.T) {
 	assert.Equal(t, fallbacks+1, testutil.ToFloat64(svc.metrics.BindCache.WithLabelValues("fallback")))
 	assert.Equal(t, uint16(52), code(dialAddr(t, addr).Bind(cat, "cat-password")))
 	assert.Equal(t, uint16(52), code(dialAddr(t, addr).Bind(ben, "ben-password")), "a voided success stays voided")
+}
+
+// mfaBlueprint: bind and search mode cached, mfa_support on; tom has a TOTP
+// device, and so has ann once annTOTP is set.
+func mfaBlueprint(annTOTP bool) string {
+	device := ""
+	if annTOTP {
+		device = `
+  - model: authentik_stages_authenticator_totp.totpdevice
+    identifiers: {user: !KeyOf ann, name: ann's app}
+    attrs: {key: "3132333435363738393031323334353637383930", digits: 6, step: 30, confirmed: true}`
+	}
+	return `version: 1
+entries:
+  - model: authentik_core.group
+    id: staff
+    identifiers: {name: staff}
+  - model: authentik_core.user
+    id: ann
+    identifiers: {username: ann}
+    attrs: {name: Ann, password: ann-password, groups: [!KeyOf staff]}
+  - model: authentik_core.user
+    id: tom
+    identifiers: {username: tom}
+    attrs: {name: Tom, password: tom-password, groups: [!KeyOf staff]}
+  - model: authentik_stages_authenticator_totp.totpdevice
+    identifiers: {user: !KeyOf tom, name: tom's app}
+    attrs: {key: "3132333435363738393031323334353637383930", digits: 6, step: 30, confirmed: true}` + device + `
+  - model: authentik_providers_ldap.ldapprovider
+    id: ldap
+    identifiers: {name: ldap}
+    attrs:
+      authorization_flow: !Find [authentik_flows.flow, [slug, default-authentication-flow]]
+      invalidation_flow: !Find [authentik_flows.flow, [slug, default-invalidation-flow]]
+      base_dn: dc=example,dc=com
+      search_mode: cached
+      bind_mode: cached
+      mfa_support: true
+  - model: authentik_core.application
+    id: app
+    identifiers: {slug: ldap}
+    attrs: {name: LDAP, provider: !KeyOf ldap}
+  - {model: authentik_policies.policybinding, identifiers: {target: !KeyOf app, group: !KeyOf staff}, attrs: {order: 0}}
+  - model: authentik_outposts.outpost
+    identifiers: {name: cached-outpost}
+    attrs: {type: ldap, providers: [!KeyOf ldap]}
+  - model: authentik_core.token
+    identifiers: {identifier: ak-outpost-cached-outpost-api}
+    attrs: {key: cached-outpost-token, intent: api}
+`
+}
+
+// TestMFASupportNeverCached: with mfa_support, every bind runs the flow and
+// nothing is stored in or answered from the bind cache, not even while the
+// core is down (decision 0007).
+func TestMFASupportNeverCached(t *testing.T) {
+	t.Parallel()
+	coreSrv := devcoretest.Start(t, devcoretest.WithBlueprint("mfa.yaml", mfaBlueprint(false)))
+	svc, addr, _ := newService(t, coreSrv, cache.NewMemory(0))
+	refresh(t, svc)
+	ps := *svc.providers.Load()
+	require.Len(t, ps, 1)
+	p := ps[0]
+	base := "dc=example,dc=com"
+	ann, tom := "cn=ann,ou=users,"+base, "cn=tom,ou=users,"+base
+	count := func(result string) float64 {
+		return testutil.ToFloat64(svc.metrics.BindCache.WithLabelValues(result))
+	}
+	stored := func(user, password string) bool {
+		_, ok := svc.binds.Check(context.Background(), p.scope(), user, password)
+		return ok
+	}
+	key, err := hex.DecodeString("3132333435363738393031323334353637383930")
+	require.NoError(t, err)
+
+	t.Log("a user without an authenticator binds with the password alone, through the flow every time")
+	for range 3 {
+		require.NoError(t, dialAddr(t, addr).Bind(ann, "ann-password"))
+	}
+	assert.Equal(t, 0.0, count("hit"))
+	assert.Equal(t, 0.0, count("miss"))
+	assert.Equal(t, 3.0, count("bypass"))
+	assert.False(t, stored("ann", "ann-password"), "nothing is stored")
+
+	t.Log("a user with an authenticator needs the code; a success with it is not stored either")
+	assert.Equal(t, uint16(49), code(dialAddr(t, addr).Bind(tom, "tom-password")))
+	require.NoError(t, dialAddr(t, addr).Bind(tom, "tom-password;"+totp.Code(key, time.Now(), totp.Default)))
+	assert.False(t, stored("tom", "tom-password"))
+	assert.Equal(t, 0.0, count("hit"))
+
+	t.Log("ann enrols TOTP: the password alone no longer binds")
+	tmp := filepath.Join(t.TempDir(), "mfa.yaml")
+	require.NoError(t, os.WriteFile(tmp, []byte(mfaBlueprint(true)), 0o644))
+	require.NoError(t, os.Rename(tmp, filepath.Join(coreSrv.Dir, "mfa.yaml")))
+	require.Eventually(t, func() bool {
+		return code(dialAddr(t, addr).Bind(ann, "ann-password")) == 49
+	}, 20*time.Second, 50*time.Millisecond)
+	require.NoError(t, dialAddr(t, addr).Bind(ann, "ann-password;"+totp.Code(key, time.Now(), totp.Default)))
+
+	t.Log("an entry stored before the provider enabled mfa_support is not used, even with the core down")
+	var u *directory.User
+	for _, du := range p.snap.Load().Users {
+		if du.Username == "ann" {
+			u = du
+		}
+	}
+	require.NotNil(t, u)
+	svc.binds.Store(context.Background(), p.scope(), "ann", "ann-password",
+		credcache.Entry{UserPK: u.PK, IsActive: true, PasswordChangeDate: u.PasswordChangeDate})
+	require.True(t, stored("ann", "ann-password"))
+	assert.Equal(t, uint16(49), code(dialAddr(t, addr).Bind(ann, "ann-password")))
+	svc.binds.Store(context.Background(), p.scope(), "ann", "ann-password",
+		credcache.Entry{UserPK: u.PK, IsActive: true, PasswordChangeDate: u.PasswordChangeDate})
+	coreSrv.Stop()
+	assert.Equal(t, uint16(52), code(dialAddr(t, addr).Bind(ann, "ann-password")))
+	assert.Equal(t, 0.0, count("hit"))
+	assert.Equal(t, 0.0, count("fallback"))
 }

@@ -49,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"outpost_name", "type", "reason", "app"}),
 		BindCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authentik_outpost_ldap_bind_cache_total",
-			Help: "Binds answered from the shared bind cache (hit), run through the core (miss), or answered from the cache because the core was unavailable (fallback)",
+			Help: "Binds answered from the shared bind cache (hit), run through the core (miss), answered from the cache because the core was unavailable (fallback), or run through the core because the provider has mfa_support (bypass)",
 		}, []string{"result"}),
 		Entries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "authentik_outpost_ldap_directory_entries",

@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +37,12 @@ const (
 	// comes near the cache's per-call timeout.
 	chunkSize = 256 << 10
 )
+
+// DefaultLoopRefreshTimeout bounds a refresh of the refresh loop, which no
+// caller waits on: a full read of 100k users is 1000 pages of the core's
+// user list, more than DefaultRefreshTimeout on a busy core, and a refresh
+// that times out keeps nothing of what it read.
+const DefaultLoopRefreshTimeout = 10 * time.Minute
 
 // provider is one LDAP provider, as of the last refresh.
 type provider struct {
@@ -93,9 +101,14 @@ type directoryClient struct {
 }
 
 // users lists users; since non-zero lists only those updated after it;
-// username non-empty lists only that user.
-func (d directoryClient) users(ctx context.Context, since time.Time, username string) ([]api.User, error) {
-	return core.Pages(ctx, d.backoff, func(ctx context.Context, page int32) ([]api.User, int32, error) {
+// username non-empty lists only that user. Each page is cut down to what the
+// directory keeps as it arrives (the API's user objects are several times
+// larger), with group pks shared through pks (from directory.GroupPKs), and
+// a user that known (the current snapshot's users, may be nil) holds
+// unchanged is taken from there, so a full read does not hold a second copy
+// of the directory's users.
+func (d directoryClient) users(ctx context.Context, since time.Time, username string, pks map[string]string, known map[int32]*directory.User) ([]*directory.User, error) {
+	return core.Pages(ctx, d.backoff, func(ctx context.Context, page int32) ([]*directory.User, int32, error) {
 		req := d.c.API.CoreAPI.CoreUsersList(ctx).Page(page).PageSize(core.PageSize).IncludeGroups(false).Ordering("pk")
 		if !since.IsZero() {
 			req = req.LastUpdatedGt(since)
@@ -107,40 +120,55 @@ func (d directoryClient) users(ctx context.Context, since time.Time, username st
 		if err != nil {
 			return nil, 0, fmt.Errorf("list users: %w", err)
 		}
-		return res.Results, int32(res.Pagination.Next), nil
+		out := make([]*directory.User, 0, len(res.Results))
+		for i := range res.Results {
+			u := directory.UserFromAPI(res.Results[i])
+			if k := known[u.PK]; k != nil && k.Same(&u) {
+				out = append(out, k)
+				continue
+			}
+			u.ShareGroupPKs(pks)
+			out = append(out, &u)
+		}
+		return out, int32(res.Pagination.Next), nil
 	})
 }
 
-func (d directoryClient) groups(ctx context.Context) ([]api.Group, error) {
-	return core.Pages(ctx, d.backoff, func(ctx context.Context, page int32) ([]api.Group, int32, error) {
+func (d directoryClient) groups(ctx context.Context) ([]directory.Group, error) {
+	return core.Pages(ctx, d.backoff, func(ctx context.Context, page int32) ([]directory.Group, int32, error) {
 		res, _, err := d.c.API.CoreAPI.CoreGroupsList(ctx).Page(page).PageSize(core.PageSize).
 			IncludeUsers(false).IncludeChildren(false).IncludeParents(false).Ordering("name").Execute()
 		if err != nil {
 			return nil, 0, fmt.Errorf("list groups: %w", err)
 		}
-		return res.Results, int32(res.Pagination.Next), nil
+		out := make([]directory.Group, 0, len(res.Results))
+		for _, g := range res.Results {
+			out = append(out, directory.GroupFromAPI(g))
+		}
+		return out, int32(res.Pagination.Next), nil
 	})
 }
 
 // fetch builds a fresh snapshot from the core (search mode direct, or a
 // full refresh). username restricts the users to one.
 func (d directoryClient) fetch(ctx context.Context, cfg directory.Config, username string) (*directory.Snapshot, error) {
-	us, err := d.users(ctx, time.Time{}, username)
+	return d.fetchKnown(ctx, cfg, username, nil)
+}
+
+// fetchKnown is fetch keeping the users of known (the current snapshot's,
+// nil: none) that have not changed.
+func (d directoryClient) fetchKnown(ctx context.Context, cfg directory.Config, username string, known map[int32]*directory.User) (*directory.Snapshot, error) {
+	groups, err := d.groups(ctx)
 	if err != nil {
 		return nil, err
 	}
-	gs, err := d.groups(ctx)
+	us, err := d.users(ctx, time.Time{}, username, directory.GroupPKs(groups), known)
 	if err != nil {
 		return nil, err
 	}
 	users := make(map[int32]*directory.User, len(us))
 	for _, u := range us {
-		du := directory.UserFromAPI(u)
-		users[u.Pk] = &du
-	}
-	groups := make([]directory.Group, 0, len(gs))
-	for _, g := range gs {
-		groups = append(groups, directory.GroupFromAPI(g))
+		users[u.PK] = u
 	}
 	return directory.Build(cfg, users, groups, time.Now())
 }
@@ -155,10 +183,15 @@ func (p *provider) refresh(ctx context.Context, d directoryClient, shared cache.
 	n := p.refreshes.Add(1)
 	var next *directory.Snapshot
 	var err error
+	changed := true
 	if old == nil || n%fullSyncEvery == 0 {
-		next, err = d.fetch(ctx, p.dirCfg, "")
+		var known map[int32]*directory.User
+		if old != nil {
+			known = old.Users
+		}
+		next, err = d.fetchKnown(ctx, p.dirCfg, "", known)
 	} else {
-		next, err = p.incremental(ctx, d, old)
+		next, changed, err = p.incremental(ctx, d, old)
 	}
 	if err != nil {
 		return err
@@ -167,34 +200,39 @@ func (p *provider) refresh(ctx context.Context, d directoryClient, shared cache.
 	m.Entries.WithLabelValues(p.app).Set(float64(next.Len()))
 	m.SnapshotAge.WithLabelValues(p.app).Set(float64(next.Built.Unix()))
 	log.Debug().Str("app", p.app).Int("entries", next.Len()).Bool("incremental", old != nil && n%fullSyncEvery != 0).Msg("directory refreshed")
-	if shared != nil {
+	// An unchanged directory is shared again only by the full reads, which
+	// keep the shared copy from expiring.
+	if shared != nil && changed {
 		p.share(ctx, shared, next)
 	}
 	return nil
 }
 
-func (p *provider) incremental(ctx context.Context, d directoryClient, old *directory.Snapshot) (*directory.Snapshot, error) {
-	changed, err := d.users(ctx, old.Watermark, "")
+// incremental reads the users changed since old and every group. changed
+// is false when nothing did: the entries of old are then kept (a rebuild
+// every minute would double the directory's memory for nothing while both
+// are alive), stamped with the time of this check.
+func (p *provider) incremental(ctx context.Context, d directoryClient, old *directory.Snapshot) (next *directory.Snapshot, changed bool, err error) {
+	groups, err := d.groups(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	gs, err := d.groups(ctx)
+	users, err := d.users(ctx, old.Watermark, "", directory.GroupPKs(groups), nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	users := make(map[int32]*directory.User, len(old.Users)+len(changed))
+	if len(users) == 0 && reflect.DeepEqual(groups, old.Groups) {
+		return old.Checked(time.Now()), false, nil
+	}
+	all := make(map[int32]*directory.User, len(old.Users)+len(users))
 	for pk, u := range old.Users {
-		users[pk] = u
+		all[pk] = u
 	}
-	for _, u := range changed {
-		du := directory.UserFromAPI(u)
-		users[u.Pk] = &du
+	for _, u := range users {
+		all[u.PK] = u
 	}
-	groups := make([]directory.Group, 0, len(gs))
-	for _, g := range gs {
-		groups = append(groups, directory.GroupFromAPI(g))
-	}
-	return directory.Build(p.dirCfg, users, groups, time.Now())
+	next, err = directory.Build(p.dirCfg, all, groups, time.Now())
+	return next, true, err
 }
 
 // sharedSnapshot is what replicas exchange: the inputs, not the entries.
@@ -213,13 +251,9 @@ type manifest struct {
 // data is gzipped JSON in chunks under a generation id; the manifest is
 // written last, so a reader never sees half a generation.
 func (p *provider) share(ctx context.Context, c cache.Cache, s *directory.Snapshot) {
-	users := make([]*directory.User, 0, len(s.Users))
-	for _, u := range s.Users {
-		users = append(users, u)
-	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(sharedSnapshot{Built: s.Built, Users: users, Groups: s.Groups}); err != nil {
+	if err := writeShared(zw, s); err != nil {
 		return
 	}
 	if err := zw.Close(); err != nil {
@@ -233,8 +267,51 @@ func (p *provider) share(ctx context.Context, c cache.Cache, s *directory.Snapsh
 		c.Set(ctx, "snapshot:"+id+":"+strconv.Itoa(n), data[off:end], sharedTTL)
 		n++
 	}
+	var prev manifest
+	if old, ok := c.Get(ctx, "snapshot"); !ok || json.Unmarshal(old, &prev) != nil || prev.Chunks > 1<<16 {
+		prev = manifest{}
+	}
 	mb, _ := json.Marshal(manifest{ID: id, Chunks: n})
 	c.Set(ctx, "snapshot", mb, sharedTTL)
+	// The generation just replaced goes now rather than at its TTL: every
+	// refresh shares one, and an in-process cache would otherwise hold a
+	// day of them. A replica reading it this moment starts cold instead.
+	if prev.ID != "" && prev.ID != id {
+		for i := 0; i < prev.Chunks; i++ {
+			c.Delete(ctx, "snapshot:"+prev.ID+":"+strconv.Itoa(i))
+		}
+	}
+}
+
+// writeShared writes s as a sharedSnapshot, one user at a time: encoding
+// the whole value at once would hold all of its JSON in memory.
+func writeShared(w io.Writer, s *directory.Snapshot) error {
+	built, err := json.Marshal(s.Built)
+	if err != nil {
+		return err
+	}
+	groups, err := json.Marshal(s.Groups)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, `{"built":%s,"groups":%s,"users":[`, built, groups); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	sep := false
+	for _, u := range s.Users {
+		if sep {
+			if _, err := io.WriteString(w, ","); err != nil {
+				return err
+			}
+		}
+		sep = true
+		if err := enc.Encode(u); err != nil {
+			return err
+		}
+	}
+	_, err = io.WriteString(w, "]}\n")
+	return err
 }
 
 // loadShared builds a snapshot from what another replica shared, or nil.
@@ -263,9 +340,11 @@ func (p *provider) loadShared(ctx context.Context, c cache.Cache) *directory.Sna
 	if json.NewDecoder(zr).Decode(&ss) != nil {
 		return nil
 	}
+	pks := directory.GroupPKs(ss.Groups)
 	users := make(map[int32]*directory.User, len(ss.Users))
 	for _, u := range ss.Users {
 		if u != nil {
+			u.ShareGroupPKs(pks)
 			users[u.PK] = u
 		}
 	}

@@ -352,7 +352,7 @@ func (s *Service) refreshLoop(ctx context.Context) {
 			if !p.cachedSearch() {
 				continue
 			}
-			rctx, cancel := context.WithTimeout(ctx, DefaultRefreshTimeout)
+			rctx, cancel := context.WithTimeout(ctx, DefaultLoopRefreshTimeout)
 			err := p.refresh(rctx, s.dir, s.sharedCache(p), s.log, s.metrics)
 			cancel()
 			if err != nil && ctx.Err() == nil {

@@ -25,6 +25,9 @@ import (
 // maxCursors bounds the paged searches one connection may keep open.
 const maxCursors = 16
 
+// errRateLimited ends a flow before the password is sent to the core.
+var errRateLimited = errors.New("too many failed binds")
+
 // binding is who a connection is bound as. It belongs to the connection,
 // never to the DN: two connections bound as the same user are independent
 // (authentik keys this by DN, so one connection's unbind logs out others).
@@ -46,6 +49,10 @@ type session struct {
 	svc  *Service
 	info *server.ConnInfo
 	log  zerolog.Logger
+
+	// pending are successful direct binds still being stored in the bind
+	// cache.
+	pending sync.WaitGroup
 
 	mu      sync.Mutex
 	bound   *binding
@@ -116,70 +123,112 @@ func (s *session) Bind(ctx context.Context, req *message.Request) message.Result
 	scope := p.scope()
 	log := s.log.With().Str("bindDN", userDN).Str("app", p.app).Logger()
 
-	if !s.svc.limiter.Allow(ctx, scope, strings.ToLower(username), ip) {
+	user := strings.ToLower(username)
+	// The limiter may have to ask the shared cache: let it do so while the
+	// core prepares the flow's first challenge, but wait for its answer
+	// before the cache is consulted or the password is sent.
+	allowed := make(chan bool, 1)
+	go func() { allowed <- s.svc.limiter.Allow(ctx, scope, user, ip) }()
+	allow := sync.OnceValue(func() bool { return <-allowed })
+	refused := func() message.Result {
 		s.reject("bind", ReasonRateLimited, p.app)
 		log.Info().Msg("bind refused: too many failed attempts")
 		return message.Result{Code: message.InvalidCredentials, Diagnostic: "too many failed binds; try again later"}
 	}
 
-	// A password carrying an inline MFA code can only be checked by the
-	// core (the code changes); a bare password that the flow accepted can be
-	// cached even when mfa_support is on: the flow let it in without a code.
-	_, _, withCode := flow.SplitMFA(b.Password)
-	cacheable := !(p.mfa() && withCode)
-	if p.cachedBind() && cacheable {
+	// Never from or into the cache for a provider with mfa_support: a
+	// password-only success would outlive the user enrolling an
+	// authenticator, which changes nothing a cached entry is checked
+	// against (docs/decisions/0007).
+	cacheable := !p.mfa()
+	switch {
+	case p.cachedBind() && cacheable:
+		if !allow() {
+			return refused()
+		}
 		if res, ok := s.fromCache(ctx, p, username, userDN, b.Password, false); ok {
 			s.svc.metrics.BindCache.WithLabelValues("hit").Inc()
 			log.Debug().Msg("bind answered from the bind cache")
 			return res
 		}
 		s.svc.metrics.BindCache.WithLabelValues("miss").Inc()
+	case p.cachedBind():
+		s.svc.metrics.BindCache.WithLabelValues("bypass").Inc()
 	}
 
 	fs, err := s.svc.executor.Authenticate(ctx, flow.Request{
 		Flow: p.cfg.BindFlowSlug, Query: flowQuery, Username: username, Password: b.Password,
 		ClientIP: ip, MFASupport: p.mfa(),
+		BeforeAnswer: func(context.Context) error {
+			if !allow() {
+				return errRateLimited
+			}
+			return nil
+		},
 	})
 	if err != nil {
+		if !allow() {
+			return refused()
+		}
 		return s.bindFailed(ctx, p, username, userDN, b.Password, ip, err, log)
 	}
+	// The password is proven: clear the user's failures while the core
+	// checks access and names the user, all at once.
+	var wg sync.WaitGroup
+	var me flow.User
+	var meErr error
+	wg.Go(func() { s.svc.limiter.Reset(ctx, scope, user) })
+	wg.Go(func() { me, meErr = fs.User(ctx) })
 	hasSearch, err := fs.CheckLDAPAccess(ctx, p.cfg.Pk, p.cfg.ApplicationSlug)
-	if err != nil {
-		return s.bindFailed(ctx, p, username, userDN, b.Password, ip, err, log)
-	}
-	me, err := fs.Me(ctx)
-	if err != nil {
+	wg.Wait()
+	if err == nil && meErr != nil {
+		err = meErr
 		var f *flow.Failure
 		if !errors.As(err, &f) {
 			err = &flow.Failure{Reason: flow.ReasonUserInfoFail, Message: "fetch the bound user", Err: err}
 		}
+	}
+	if err != nil {
 		return s.bindFailed(ctx, p, username, userDN, b.Password, ip, err, log)
 	}
-	s.svc.limiter.Reset(ctx, scope, strings.ToLower(username))
-	entry := credcache.Entry{UserPK: me.User.Pk, IsActive: me.User.IsActive, SessionID: fs.ID(), Data: []byte{boolByte(hasSearch)}}
-	if snap := p.snap.Load(); snap != nil {
-		if u := snap.Users[me.User.Pk]; u != nil {
-			entry.PasswordChangeDate = u.PasswordChangeDate
-		}
-	} else if p.cachedBind() && cacheable {
-		// No snapshot (search mode direct): remember the user as the core
-		// reports them, which is what later cached binds are checked against.
-		// The flow just succeeded, so ask the core afresh.
-		s.svc.users.forget(me.User.Pk)
-		if u, err := s.svc.users.get(ctx, me.User.Pk); err == nil {
-			entry.PasswordChangeDate, entry.IsActive = u.passwordChangeDate, u.active
-		} else {
-			log.Debug().Err(err).Msg("fetch the bound user for the bind cache")
-		}
-	}
 	if cacheable {
-		s.svc.binds.Store(ctx, scope, strings.ToLower(username), b.Password, entry)
+		if p.cachedBind() {
+			s.remember(ctx, p, user, b.Password, me, hasSearch, fs, log)
+		} else {
+			// Direct binds keep the entry only for outages, when nothing
+			// checks it at once: store it after answering. A later failed
+			// bind on this connection waits for it before invalidating.
+			ctx := context.WithoutCancel(ctx)
+			s.pending.Go(func() { s.remember(ctx, p, user, b.Password, me, hasSearch, fs, log) })
+		}
 	}
 	s.mu.Lock()
 	s.bound = &binding{p: p, userDN: userDN, username: username, canSearch: hasSearch, flow: fs}
 	s.mu.Unlock()
 	log.Info().Bool("canSearch", hasSearch).Msg("bind succeeded")
 	return message.Result{Code: message.Success}
+}
+
+// remember stores a bind the flow accepted in the bind cache, with what
+// later cached binds are checked against.
+func (s *session) remember(ctx context.Context, p *provider, user, password string, me flow.User, hasSearch bool, fs *flow.Session, log zerolog.Logger) {
+	entry := credcache.Entry{UserPK: me.PK, IsActive: me.IsActive, SessionID: fs.ID(), Data: []byte{boolByte(hasSearch)}}
+	if snap := p.snap.Load(); snap != nil {
+		if u := snap.Users[me.PK]; u != nil {
+			entry.PasswordChangeDate = u.PasswordChangeDate
+		}
+	} else if p.cachedBind() {
+		// No snapshot (search mode direct): remember the user as the core
+		// reports them, which is what later cached binds are checked against.
+		// The flow just succeeded, so ask the core afresh.
+		s.svc.users.forget(me.PK)
+		if u, err := s.svc.users.get(ctx, me.PK); err == nil {
+			entry.PasswordChangeDate, entry.IsActive = u.passwordChangeDate, u.active
+		} else {
+			log.Debug().Err(err).Msg("fetch the bound user for the bind cache")
+		}
+	}
+	s.svc.binds.Store(ctx, p.scope(), user, password, entry)
 }
 
 // fromCache answers a bind from the shared bind cache. Unless the core is
@@ -233,12 +282,14 @@ func (s *session) bindFailed(ctx context.Context, p *provider, username, userDN,
 	if flow.IsUnavailable(err) {
 		// The core cannot answer: a success cached earlier still counts,
 		// nothing else gets in.
-		if _, _, withCode := flow.SplitMFA(password); p.mfa() && withCode {
-			// never from the cache
-		} else if res, ok := s.fromCache(ctx, p, username, userDN, password, true); ok {
-			s.svc.metrics.BindCache.WithLabelValues("fallback").Inc()
-			log.Warn().Err(err).Msg("core unavailable; bind answered from the bind cache")
-			return res
+		// Not with mfa_support, even from an entry stored before the
+		// provider enabled it.
+		if !p.mfa() {
+			if res, ok := s.fromCache(ctx, p, username, userDN, password, true); ok {
+				s.svc.metrics.BindCache.WithLabelValues("fallback").Inc()
+				log.Warn().Err(err).Msg("core unavailable; bind answered from the bind cache")
+				return res
+			}
 		}
 		s.reject("bind", ReasonCoreUnavailable, p.app)
 		log.Warn().Err(err).Msg("core unavailable; bind refused")
@@ -261,6 +312,8 @@ func (s *session) bindFailed(ctx context.Context, p *provider, username, userDN,
 		s.reject("bind", ReasonInvalidCredentials, p.app)
 	}
 	s.svc.limiter.Fail(ctx, p.scope(), strings.ToLower(username), ip)
+	// A success this connection is still storing must not outlive this.
+	s.pending.Wait()
 	s.svc.binds.Invalidate(ctx, p.scope(), strings.ToLower(username))
 	return message.Result{Code: message.InvalidCredentials, Diagnostic: "invalid credentials"}
 }

@@ -11,7 +11,10 @@
 //	search  each operation searches one random user by cn (bound once as the service account)
 //	login   a service account searches the user, then binds as the DN found, on
 //	        one connection: the usual application login pattern
-//	http    GET -http with "Authorization: Bearer -token" (the core round trip)
+//	http    GET -http with "Authorization: Bearer -token" (one core request)
+//	flow    the core requests of one direct-mode bind, sent straight to the
+//	        core at -http as the outpost sends them (flow.go): the core
+//	        round trip a bind cannot beat
 //
 // -once runs each user once (first binds: every one runs a flow).
 package main
@@ -43,15 +46,16 @@ func run() int {
 	url := flag.String("url", "", "ldap://host:port")
 	base := flag.String("base", "", "base DN")
 	usersFile := flag.String("users", "", "file of 'username password' lines")
-	mode := flag.String("mode", "bind", "bind, search, login or http")
+	mode := flag.String("mode", "bind", "bind, search, login, http or flow")
 	conc := flag.Int("c", 32, "connections")
 	dur := flag.Duration("duration", 10*time.Second, "how long to run")
 	once := flag.Bool("once", false, "each user once")
 	svcDN := flag.String("service-dn", "", "service account DN (search, login)")
 	svcPW := flag.String("service-password", "", "service account password")
 	userDNFmt := flag.String("user-dn", "cn=%s,ou=users,%s", "user DN format (username, base)")
-	httpURL := flag.String("http", "", "URL for -mode http")
-	token := flag.String("token", "", "bearer token for -mode http")
+	httpURL := flag.String("http", "", "URL for -mode http; the core's URL for -mode flow")
+	token := flag.String("token", "", "bearer token for -mode http; the outpost token for -mode flow")
+	flowSlug := flag.String("flow", "", "-mode flow: the flow to run (default: the provider's bind flow)")
 	flag.Parse()
 
 	var users []user
@@ -72,6 +76,14 @@ func run() int {
 	if *mode != "http" && len(users) == 0 {
 		fmt.Fprintln(os.Stderr, "no users")
 		return 2
+	}
+	var fc *flowClient
+	if *mode == "flow" {
+		var err error
+		if fc, err = newFlowClient(*httpURL, *token, *base, *flowSlug); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
@@ -118,6 +130,22 @@ func run() int {
 					mine = append(mine, time.Since(t0))
 				}
 				return
+			}
+			if fc != nil {
+				for {
+					u, ok := pick()
+					if !ok {
+						return
+					}
+					t0 := time.Now()
+					if err := fc.login(context.Background(), u.name, u.password); err != nil {
+						errs.Add(1)
+						if errs.Load() == 1 {
+							fmt.Fprintln(os.Stderr, "flow:", err)
+						}
+					}
+					mine = append(mine, time.Since(t0))
+				}
 			}
 			conn, err := goldap.DialURL(*url)
 			if err != nil {
