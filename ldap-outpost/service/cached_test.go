@@ -89,11 +89,20 @@ entries:
 
 func newService(t *testing.T, c *devcoretest.Core, shared cache.Cache) (*Service, string, func()) {
 	t.Helper()
-	host, err := url.Parse(c.URL)
+	return newServiceAt(t, c.URL, shared, func(*Options) {})
+}
+
+// newServiceAt is newService against the core at coreURL, with options
+// changed by set.
+func newServiceAt(t *testing.T, coreURL string, shared cache.Cache, set func(*Options)) (*Service, string, func()) {
+	t.Helper()
+	host, err := url.Parse(coreURL)
 	require.NoError(t, err)
 	client, err := core.New(config.Config{Host: host, Token: "cached-outpost-token"}, "test")
 	require.NoError(t, err)
-	svc, err := New(Options{Client: client, Cache: shared, Registry: prometheus.NewRegistry(), Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), ListenLDAP: "127.0.0.1:0"})
+	opts := Options{Client: client, Cache: shared, Registry: prometheus.NewRegistry(), Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), ListenLDAP: "127.0.0.1:0"}
+	set(&opts)
+	svc, err := New(opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

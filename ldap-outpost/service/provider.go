@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -38,11 +39,15 @@ const (
 	chunkSize = 256 << 10
 )
 
-// DefaultLoopRefreshTimeout bounds a refresh of the refresh loop, which no
-// caller waits on: a full read of 100k users is 1000 pages of the core's
-// user list, more than DefaultRefreshTimeout on a busy core, and a refresh
-// that times out keeps nothing of what it read.
-const DefaultLoopRefreshTimeout = 10 * time.Minute
+// DefaultPageTimeout bounds the wait for the next page of a directory
+// read, retries included. A read has no overall deadline: a full read of
+// 100k users is 1000 pages of the core's user list and may take minutes on
+// a busy core, and a read cut short keeps nothing of what it read. Only a
+// core that stops delivering pages fails it.
+const DefaultPageTimeout = time.Minute
+
+// errStalled is the cause of a read cancelled for want of progress.
+var errStalled = errors.New("no page from the core within the page timeout")
 
 // provider is one LDAP provider, as of the last refresh.
 type provider struct {
@@ -56,7 +61,20 @@ type provider struct {
 	snap      atomic.Pointer[directory.Snapshot]
 	refreshes atomic.Int64
 	mu        sync.Mutex // one refresh at a time
+	// loaded fires once snap is set, for searches waiting on the first
+	// snapshot; a provider replaced before that passes it on.
+	loaded *signal
 }
+
+// signal is a channel closed once.
+type signal struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+func (s *signal) fire() { s.once.Do(func() { close(s.ch) }) }
 
 func newProvider(cfg api.LDAPOutpostConfig) (*provider, error) {
 	baseStr := cfg.GetBaseDn()
@@ -64,7 +82,7 @@ func newProvider(cfg api.LDAPOutpostConfig) (*provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: base DN %q: %w", cfg.Name, baseStr, err)
 	}
-	p := &provider{cfg: cfg, base: base, norm: base.Normalize(), app: cfg.ApplicationSlug}
+	p := &provider{cfg: cfg, base: base, norm: base.Normalize(), app: cfg.ApplicationSlug, loaded: newSignal()}
 	p.dirCfg = directory.Config{BaseDN: baseStr, UIDStart: defaultUIDStart, GIDStart: defaultGIDStart}
 	if cfg.UidStartNumber != nil {
 		p.dirCfg.UIDStart = *cfg.UidStartNumber
@@ -73,6 +91,13 @@ func newProvider(cfg api.LDAPOutpostConfig) (*provider, error) {
 		p.dirCfg.GIDStart = *cfg.GidStartNumber
 	}
 	return p, nil
+}
+
+// setSnapshot replaces the snapshot and wakes the searches waiting for the
+// first one.
+func (p *provider) setSnapshot(s *directory.Snapshot) {
+	p.snap.Store(s)
+	p.loaded.fire()
 }
 
 func (p *provider) cachedSearch() bool {
@@ -98,6 +123,36 @@ func (p *provider) unbindFlow() string {
 type directoryClient struct {
 	c       *core.Client
 	backoff backoff.Policy
+	// pageTimeout is DefaultPageTimeout when 0.
+	pageTimeout time.Duration
+}
+
+// pages is core.Pages failing when no page arrives within the page timeout
+// (retries of a failing page count against it), however long the whole
+// list takes.
+func pages[T any](ctx context.Context, d directoryClient, fetch core.PageFunc[T]) ([]T, error) {
+	limit := d.pageTimeout
+	if limit <= 0 {
+		limit = DefaultPageTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(limit, func() { cancel(fmt.Errorf("%w (%s)", errStalled, limit)) })
+	defer watchdog.Stop()
+	items, err := core.Pages(ctx, d.backoff, func(ctx context.Context, page int32) ([]T, int32, error) {
+		items, next, err := fetch(ctx, page)
+		if err == nil {
+			watchdog.Reset(limit)
+		}
+		return items, next, err
+	})
+	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
+			return nil, fmt.Errorf("%w: %w", cause, err)
+		}
+		return nil, err
+	}
+	return items, nil
 }
 
 // users lists users; since non-zero lists only those updated after it;
@@ -108,7 +163,7 @@ type directoryClient struct {
 // unchanged is taken from there, so a full read does not hold a second copy
 // of the directory's users.
 func (d directoryClient) users(ctx context.Context, since time.Time, username string, pks map[string]string, known map[int32]*directory.User) ([]*directory.User, error) {
-	return core.Pages(ctx, d.backoff, func(ctx context.Context, page int32) ([]*directory.User, int32, error) {
+	return pages(ctx, d, func(ctx context.Context, page int32) ([]*directory.User, int32, error) {
 		req := d.c.API.CoreAPI.CoreUsersList(ctx).Page(page).PageSize(core.PageSize).IncludeGroups(false).Ordering("pk")
 		if !since.IsZero() {
 			req = req.LastUpdatedGt(since)
@@ -135,7 +190,7 @@ func (d directoryClient) users(ctx context.Context, since time.Time, username st
 }
 
 func (d directoryClient) groups(ctx context.Context) ([]directory.Group, error) {
-	return core.Pages(ctx, d.backoff, func(ctx context.Context, page int32) ([]directory.Group, int32, error) {
+	return pages(ctx, d, func(ctx context.Context, page int32) ([]directory.Group, int32, error) {
 		res, _, err := d.c.API.CoreAPI.CoreGroupsList(ctx).Page(page).PageSize(core.PageSize).
 			IncludeUsers(false).IncludeChildren(false).IncludeParents(false).Ordering("name").Execute()
 		if err != nil {
@@ -196,7 +251,7 @@ func (p *provider) refresh(ctx context.Context, d directoryClient, shared cache.
 	if err != nil {
 		return err
 	}
-	p.snap.Store(next)
+	p.setSnapshot(next)
 	m.Entries.WithLabelValues(p.app).Set(float64(next.Len()))
 	m.SnapshotAge.WithLabelValues(p.app).Set(float64(next.Built.Unix()))
 	log.Debug().Str("app", p.app).Int("entries", next.Len()).Bool("incremental", old != nil && n%fullSyncEvery != 0).Msg("directory refreshed")

@@ -30,6 +30,7 @@ import (
 	"github.com/outpost-go/outposts/authclient/credcache"
 	"github.com/outpost-go/outposts/authclient/flow"
 	"github.com/outpost-go/outposts/authclient/proxyproto"
+	"github.com/outpost-go/outposts/ldap-outpost/directory"
 	"github.com/outpost-go/outposts/ldap-outpost/ldap/server"
 )
 
@@ -38,11 +39,14 @@ const (
 	DefaultBindCacheTTL   = 5 * time.Minute
 	DefaultSnapshotPeriod = time.Minute
 	DefaultTimeLimit      = 2 * time.Minute
-	// DefaultRefreshTimeout bounds one directory refresh; the core's list
-	// calls retry with backoff until then.
-	DefaultRefreshTimeout = 2 * time.Minute
-	flowQuery             = "goauthentik.io/outpost/ldap=true"
-	localBindAge          = 30 * time.Second
+	// DefaultFirstLoadWait is how long a search of a cached provider waits
+	// for its first snapshot before it is answered busy.
+	DefaultFirstLoadWait = 10 * time.Second
+	flowQuery            = "goauthentik.io/outpost/ldap=true"
+	// warmUpQuery is what authentik's LDAP outpost sends when it warms the
+	// core's flow plan cache.
+	warmUpQuery  = flowQuery + "&goauthentik.io/outpost/ldap-warmup=true"
+	localBindAge = 30 * time.Second
 )
 
 // Options configure a Service.
@@ -74,6 +78,17 @@ type Options struct {
 	// cached bind (bind mode cached, search mode direct) is reused; 0 means
 	// 5 s, negative means never (every cached bind asks the core).
 	UserLookupTTL time.Duration
+	// PageTimeout bounds the wait for each page of a directory read
+	// (DefaultPageTimeout when 0); a whole read has no deadline.
+	PageTimeout time.Duration
+	// FirstLoadWait is how long a search of a cached provider without a
+	// snapshot yet waits for it before it is answered busy
+	// (DefaultFirstLoadWait when 0, negative: not at all).
+	FirstLoadWait time.Duration
+	// FlowWarmUp is the root config's cache_timeout_flows: this often the
+	// bind flow of every bind-mode-direct provider is fetched once, so the
+	// core's flow plan cache stays warm. 0 disables it.
+	FlowWarmUp time.Duration
 }
 
 // Service serves LDAP for an outpost's providers.
@@ -109,6 +124,9 @@ func New(opts Options) (*Service, error) {
 	if opts.SnapshotPeriod <= 0 {
 		opts.SnapshotPeriod = DefaultSnapshotPeriod
 	}
+	if opts.FirstLoadWait == 0 {
+		opts.FirstLoadWait = DefaultFirstLoadWait
+	}
 	if opts.UserLookupTTL == 0 {
 		opts.UserLookupTTL = defaultUserLookupTTL
 	}
@@ -127,7 +145,7 @@ func New(opts Options) (*Service, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		metrics: NewMetrics(opts.Registry),
-		dir:     directoryClient{c: opts.Client, backoff: backoff.Default()},
+		dir:     directoryClient{c: opts.Client, backoff: backoff.Default(), pageTimeout: opts.PageTimeout},
 		executor: flow.NewExecutor(flow.Options{
 			Host: opts.Client.Host, Token: opts.Client.Token, UserAgent: opts.Client.UserAgent,
 			Transport: opts.Client.Transport, Metrics: flow.NewMetrics(opts.Registry), Logger: opts.Logger,
@@ -196,12 +214,16 @@ func (s *Service) Refresh(ctx context.Context, cfgs []api.LDAPOutpostConfig) err
 			continue
 		}
 		if o := old[cfg.Pk]; o != nil && o.dirCfg == p.dirCfg {
-			p.snap.Store(o.snap.Load())
+			if snap := o.snap.Load(); snap != nil {
+				p.setSnapshot(snap)
+			} else {
+				p.loaded = o.loaded
+			}
 			p.refreshes.Store(o.refreshes.Load())
 		}
 		if p.cachedSearch() && p.snap.Load() == nil {
 			if warm := p.loadShared(ctx, s.sharedCache(p)); warm != nil {
-				p.snap.Store(warm)
+				p.setSnapshot(warm)
 				p.refreshes.Store(1)
 				s.log.Info().Str("app", p.app).Int("entries", warm.Len()).Msg("directory loaded from the shared cache")
 			}
@@ -232,17 +254,24 @@ func (s *Service) Refresh(ctx context.Context, cfgs []api.LDAPOutpostConfig) err
 	}
 	s.tlsCerts.Store(certs.NewSelector(fallback, byName))
 	s.log.Info().Int("providers", len(next)).Msg("received providers")
-	// Providers are served from here on: from the snapshot they kept or
-	// loaded, or (until their first snapshot is built) from the core.
+	// Providers are served from here on, from the snapshot they kept or
+	// loaded. Like authentik's outpost, start-up waits for the first
+	// snapshot, however long a full read takes while pages keep coming
+	// (only a stalled core fails it, see DefaultPageTimeout). A search of a
+	// provider that has none yet (added by a later refresh, or whose read
+	// failed) waits for it a little and is then answered busy: reading the
+	// whole directory from the core for every search would take as long as
+	// the load itself and multiply the load on the core. The readiness
+	// check (Ready) fails meanwhile, so a load balancer sends searches to a
+	// replica that has a snapshot; one another replica shared was taken
+	// above.
 	for _, p := range next {
 		if !p.cachedSearch() {
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, DefaultRefreshTimeout)
-		if err := p.refresh(rctx, s.dir, s.sharedCache(p), s.log, s.metrics); err != nil {
+		if err := p.refresh(ctx, s.dir, s.sharedCache(p), s.log, s.metrics); err != nil {
 			errs = append(errs, fmt.Errorf("provider %s: refresh directory: %w", p.cfg.Name, err))
 		}
-		cancel()
 	}
 	// A provider that cannot be fully set up is still served as far as it
 	// can be (direct reads, self-signed certificate): failing the refresh
@@ -329,6 +358,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.refreshLoop(ctx)
 	}()
+	if s.opts.FlowWarmUp > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.warmUpLoop(ctx)
+		}()
+	}
 	wg.Wait()
 	select {
 	case err := <-errc:
@@ -352,11 +388,80 @@ func (s *Service) refreshLoop(ctx context.Context) {
 			if !p.cachedSearch() {
 				continue
 			}
-			rctx, cancel := context.WithTimeout(ctx, DefaultLoopRefreshTimeout)
-			err := p.refresh(rctx, s.dir, s.sharedCache(p), s.log, s.metrics)
-			cancel()
+			err := p.refresh(ctx, s.dir, s.sharedCache(p), s.log, s.metrics)
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn().Err(err).Str("app", p.app).Msg("directory refresh failed; serving the previous snapshot")
+			}
+		}
+	}
+}
+
+// Ready fails while a cached provider has no snapshot yet: its searches
+// are answered busy.
+func (s *Service) Ready(context.Context) error {
+	var errs []error
+	for _, p := range *s.providers.Load() {
+		if p.cachedSearch() && p.snap.Load() == nil {
+			errs = append(errs, fmt.Errorf("provider %s: directory not loaded yet", p.cfg.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// errLoading answers a search of a cached provider without a snapshot.
+var errLoading = errors.New("directory still loading")
+
+// firstSnapshot waits up to FirstLoadWait for p's first snapshot.
+func (s *Service) firstSnapshot(ctx context.Context, p *provider) (*directory.Snapshot, error) {
+	if snap := p.snap.Load(); snap != nil {
+		return snap, nil
+	}
+	if s.opts.FirstLoadWait < 0 {
+		return nil, errLoading
+	}
+	t := time.NewTimer(s.opts.FirstLoadWait)
+	defer t.Stop()
+	select {
+	case <-p.loaded.ch:
+		// The snapshot may have gone to a provider object that replaced p.
+		for _, q := range *s.providers.Load() {
+			if q.cfg.Pk == p.cfg.Pk {
+				if snap := q.snap.Load(); snap != nil {
+					return snap, nil
+				}
+			}
+		}
+		if snap := p.snap.Load(); snap != nil {
+			return snap, nil
+		}
+		return nil, errLoading
+	case <-t.C:
+		return nil, errLoading
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", errLoading, ctx.Err())
+	}
+}
+
+// warmUpLoop keeps the core's flow plan cache warm for direct binds, as
+// authentik's outpost does: the first bind after the plan expired would
+// otherwise pay for planning the flow.
+func (s *Service) warmUpLoop(ctx context.Context) {
+	t := time.NewTicker(s.opts.FlowWarmUp)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		flows := map[string]bool{}
+		for _, p := range *s.providers.Load() {
+			if p.cachedBind() || p.cfg.BindFlowSlug == "" || flows[p.cfg.BindFlowSlug] {
+				continue
+			}
+			flows[p.cfg.BindFlowSlug] = true
+			if err := s.executor.WarmUp(ctx, p.cfg.BindFlowSlug, warmUpQuery); err != nil && ctx.Err() == nil {
+				s.log.Warn().Err(err).Str("app", p.app).Msg("failed to warm up flow cache")
 			}
 		}
 	}

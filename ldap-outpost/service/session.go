@@ -358,13 +358,12 @@ func (s *session) Close() {
 
 // snapshot returns the directory of p (the provider as of the latest
 // refresh, which may be a newer object than the one bound) to answer from:
-// the cached snapshot, or a fresh one from the core in direct mode (for a
-// user without the search permission, only their own user is fetched).
+// the cached snapshot (errLoading while there is none yet), or a fresh one
+// from the core in direct mode (for a user without the search permission,
+// only their own user is fetched).
 func (s *session) snapshot(ctx context.Context, p *provider, b *binding) (*directory.Snapshot, error) {
 	if p.cachedSearch() {
-		if snap := p.snap.Load(); snap != nil {
-			return snap, nil
-		}
+		return s.svc.firstSnapshot(ctx, p)
 	}
 	username := ""
 	if !b.canSearch {
@@ -372,6 +371,9 @@ func (s *session) snapshot(ctx context.Context, p *provider, b *binding) (*direc
 	}
 	return s.svc.dir.fetch(ctx, p.dirCfg, username)
 }
+
+// loadingResult tells a client to retry once the first snapshot is in.
+var loadingResult = message.Result{Code: message.Busy, Diagnostic: "the directory is still being loaded from authentik; retry later"}
 
 // current is the bound provider as of the latest refresh, nil when it is
 // gone.
@@ -445,6 +447,9 @@ func (s *session) Search(ctx context.Context, req *message.Request, w *server.Se
 	}
 
 	snap, err := s.snapshot(ctx, p, b)
+	if errors.Is(err, errLoading) {
+		return loadingResult
+	}
 	if err != nil {
 		s.reject("search", ReasonUserInfoNotCached, p.app)
 		return message.Result{Code: message.OperationsError, Diagnostic: "reading the directory failed"}
@@ -583,6 +588,9 @@ func (s *session) Compare(ctx context.Context, req *message.Request) message.Res
 		return message.Result{Code: message.NoSuchObject, Diagnostic: "the provider is gone"}
 	}
 	snap, err := s.snapshot(ctx, p, b)
+	if errors.Is(err, errLoading) {
+		return loadingResult
+	}
 	if err != nil {
 		return message.Result{Code: message.OperationsError, Diagnostic: "reading the directory failed"}
 	}

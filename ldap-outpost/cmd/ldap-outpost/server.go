@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"goauthentik.io/api/v3"
 
@@ -31,10 +32,14 @@ func newServer(rt *outpost.Runtime, trusted []netip.Prefix) (outpost.Server[api.
 		ListenLDAP:     rt.Config.Listen.LDAP,
 		ListenLDAPS:    rt.Config.Listen.LDAPS,
 		TrustedProxies: trusted,
+		FlowWarmUp:     flowWarmUp(rt.RootConfig),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ldap service: %w", err)
 	}
+	// Not ready until every cached directory has its first snapshot:
+	// searches are answered busy until then. Liveness is not affected.
+	rt.AddReadyCheck("ldap directory", svc.Ready)
 	// The core ends a session (logout, revocation): binds cached with it
 	// must not be reused.
 	rt.Events.Handle(events.SessionEnd, func(ctx context.Context, msg events.Message) {
@@ -43,4 +48,13 @@ func newServer(rt *outpost.Runtime, trusted []netip.Prefix) (outpost.Server[api.
 		}
 	})
 	return svc, nil
+}
+
+// flowWarmUp is the root config's cache_timeout_flows (seconds), 0 when
+// unknown or not positive.
+func flowWarmUp(rc *api.Config) time.Duration {
+	if rc == nil || rc.CacheTimeoutFlows <= 0 {
+		return 0
+	}
+	return time.Duration(rc.CacheTimeoutFlows) * time.Second
 }
