@@ -12,6 +12,7 @@ import (
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,6 +20,7 @@ import (
 	"github.com/outpost-go/outposts/authclient/backoff"
 	"github.com/outpost-go/outposts/authclient/cache"
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // TestUnchangedRefreshKeepsEntries: an incremental refresh that finds no
@@ -173,8 +175,11 @@ func TestFirstSnapshotLoading(t *testing.T) {
 			errc <- err
 			done <- res
 		}()
-		// The refresh replaces the provider objects: the waiting search
-		// must still see the snapshot.
+		// Refresh only once the search is in flight, so it is the wait that
+		// is tested. The refresh replaces the provider objects: the waiting
+		// search must still see the snapshot.
+		require.Eventually(t, func() bool { return testutil.ToFloat64(svc.metrics.InFlight) >= 1 },
+			outposttest.Wait, outposttest.Tick, "the search never started")
 		refresh(t, svc)
 		require.NoError(t, <-errc)
 		assert.NotEmpty(t, (<-done).Entries)

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // Settings that matter on a small machine, pinned so that runs compare.
@@ -334,7 +335,7 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 // for context, answered by nginx itself), and of proxy mode against nginx
 // proxy_pass to the same upstream.
 func TestBenchmark(t *testing.T) {
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	wrk := requireTool(t, "wrk", "wrk")
 	nginx := requireTool(t, "nginx", "nginx")
 	dur := envDuration(t, "PROXY_BENCH_DURATION", 10*time.Second)

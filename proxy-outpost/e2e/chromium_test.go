@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // A real browser logs in with a password and a TOTP code through the
@@ -17,7 +18,7 @@ import (
 // who it is.
 func TestChromiumLogin(t *testing.T) {
 	t.Parallel()
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	up := upstream(t)
 	port := freePort(t)
 	core := proxyCore(t, port, up.URL)

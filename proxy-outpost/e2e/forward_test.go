@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // forwardBlueprint adds forward-auth providers to the demo: one behind
@@ -112,7 +113,7 @@ type forwardEnv struct {
 
 func startForward(t *testing.T, withCaddy bool) forwardEnv {
 	t.Helper()
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	requireTool(t, "nginx", "nginx")
 	if withCaddy {
 		requireTool(t, "caddy", "caddy")

@@ -94,19 +94,6 @@ func decodeEcho(t *testing.T, resp *http.Response) echo {
 	return e
 }
 
-// requireRedis skips (or fails under CI) when no Redis answers.
-func requireRedis(t *testing.T) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis on 127.0.0.1:6379 is required: %v", err)
-		}
-		t.Skip("needs redis on 127.0.0.1:6379 (apt-get install redis-server)")
-	}
-	_ = c.Close()
-}
-
 // outpostInstance is one running proxy outpost.
 type outpostInstance struct {
 	Addr        string

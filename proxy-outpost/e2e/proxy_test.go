@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // proxyCore starts a core whose demo proxy provider protects up on
@@ -27,7 +28,7 @@ func proxyCore(t *testing.T, port int, upstreamURL string, extra ...devcoretest.
 
 func TestProxyModeLogin(t *testing.T) {
 	t.Parallel()
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	up := upstream(t)
 	port := freePort(t)
 	core := proxyCore(t, port, up.URL)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // A session outlives its access token: the outpost refreshes the token
@@ -17,7 +18,7 @@ import (
 // (authentik#5015).
 func TestTokenRefresh(t *testing.T) {
 	t.Parallel()
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	up := upstream(t)
 	port := freePort(t)
 	core := proxyCore(t, port, up.URL, devcoretest.WithBlueprint("zz-short-tokens.yaml", `version: 1

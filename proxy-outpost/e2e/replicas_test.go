@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 func status(t *testing.T, c *http.Client, u string) int {
@@ -22,7 +24,7 @@ func status(t *testing.T, c *http.Client, u string) int {
 // a sign-out on one is refused on the other at once.
 func TestReplicasShareSessions(t *testing.T) {
 	t.Parallel()
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	up := upstream(t)
 	portA, portB := freePort(t), freePort(t)
 	core := proxyCore(t, portA, up.URL)
@@ -51,7 +53,7 @@ func TestReplicasShareSessions(t *testing.T) {
 // outpost sessions of that authentik session, on every replica.
 func TestSessionEndFromCore(t *testing.T) {
 	t.Parallel()
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	up := upstream(t)
 	portA, portB := freePort(t), freePort(t)
 	core := proxyCore(t, portA, up.URL)

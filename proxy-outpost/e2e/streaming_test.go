@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // streamingUpstream serves a WebSocket echo on /ws and Server-Sent Events
@@ -63,7 +64,7 @@ func streamingUpstream(t *testing.T) (*httptest.Server, chan struct{}) {
 
 func TestProxyModeStreams(t *testing.T) {
 	t.Parallel()
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	up, next := streamingUpstream(t)
 	port := freePort(t)
 	core := proxyCore(t, port, up.URL)

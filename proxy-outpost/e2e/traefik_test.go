@@ -137,7 +137,7 @@ func startTraefik(t *testing.T, port int, outpost, app string) {
 
 func TestTraefikForwardAuth(t *testing.T) {
 	t.Parallel()
-	requireRedis(t)
+	outposttest.NeedRedis(t)
 	traefikBinary(t)
 	up := upstream(t)
 	outpostPort, traefikPort := freePort(t), freePort(t)

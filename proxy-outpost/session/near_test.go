@@ -2,7 +2,6 @@ package session_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -12,17 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/cache"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
 func TestNearInvalidation(t *testing.T) {
 	t.Parallel()
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
-		t.Skip("needs redis on 127.0.0.1:6379 (apt-get install redis-server)")
-	} else {
-		_ = c.Close()
-	}
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	client := redis.NewClient(&redis.Options{Addr: outposttest.NeedRedis(t)})
 	prefix := "near-test:" + t.Name() + ":" + time.Now().Format("150405.000000000") + ":"
 	t.Cleanup(func() {
 		_ = client.Del(context.Background(), prefix+"k", prefix+"absent").Err()

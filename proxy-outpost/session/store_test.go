@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/cache"
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
@@ -278,12 +279,7 @@ func TestEpochsThroughNear(t *testing.T) {
 	t.Parallel()
 	// Two replicas share the cache; each reads epochs through its own
 	// Near. A revocation on one is refused on the other.
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
-		t.Skip("needs redis on 127.0.0.1:6379 (apt-get install redis-server)")
-	} else {
-		_ = c.Close()
-	}
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	client := redis.NewClient(&redis.Options{Addr: outposttest.NeedRedis(t)})
 	prefix := fmt.Sprintf("epoch-test:%d:", time.Now().UnixNano())
 	t.Cleanup(func() {
 		ctx := context.Background()

@@ -193,6 +193,26 @@ type Redis struct {
 	cmd  *exec.Cmd
 }
 
+// MachineRedis is the Redis every machine the tests run on has (CI
+// installs and starts it in .ci/run).
+const MachineRedis = "127.0.0.1:6379"
+
+// NeedRedis returns MachineRedis's address once it accepts connections.
+// When it does not, the test fails under CI=true and is skipped otherwise,
+// like Need does for a missing tool.
+func NeedRedis(t testing.TB) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", MachineRedis, time.Second)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no Redis on %s (%v): install redis-server and start it", MachineRedis, err)
+		}
+		t.Skipf("no Redis on %s (%v): install redis-server and start it to run this test", MachineRedis, err)
+	}
+	_ = c.Close()
+	return MachineRedis
+}
+
 // StartRedis starts a redis-server on a free loopback port; it is stopped
 // when the test ends.
 func StartRedis(t testing.TB) *Redis {
