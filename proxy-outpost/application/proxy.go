@@ -1,18 +1,18 @@
 package application
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outpost-go/outposts/proxy-outpost/upstream"
 )
 
 // Metrics are the proxy outpost's request metrics, with authentik's names
@@ -122,24 +122,13 @@ func (m *Metrics) observeUpstream(outpost, method, scheme, host, upstream string
 	o.nanos.Observe(float64(d))
 }
 
+// upstreamProxy is proxy mode's application: where requests go and the
+// connections they go over.
 type upstreamProxy struct {
 	target *url.URL
-	rp     *httputil.ReverseProxy
-}
-
-// proxyKey is the context key of a proxied request's *outgoing.
-type proxyKey struct{}
-
-// outgoing is what handleProxy decided for one request, applied by the
-// ReverseProxy's Rewrite to the outgoing request: ReverseProxy already
-// copies the request and its headers once, and writing the identity there,
-// after it removed hop-by-hop headers, means a client naming an identity
-// header in Connection cannot have it dropped.
-type outgoing struct {
-	d          Decision
-	backend    *url.URL
-	hostHeader string
-	trusted    bool
+	tr     *upstream.Transport
+	// poweredBy is set on every proxied response, as authentik does.
+	poweredBy http.Header
 }
 
 func newUpstreamProxy(a *App) (*upstreamProxy, error) {
@@ -148,103 +137,16 @@ func newUpstreamProxy(a *App) (*upstreamProxy, error) {
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
 		return nil, fmt.Errorf("internal_host %q is not an http(s) URL", raw)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{
+	// Like authentik's upstream transport, HTTP(S)_PROXY does not apply.
+	tr := upstream.New(upstream.Options{TLSConfig: &tls.Config{
 		// #nosec G402 -- the provider's internal_host_ssl_validation asks for it.
 		InsecureSkipVerify: !deref(a.cfg.InternalHostSslValidation),
 		MinVersion:         tls.VersionTLS12,
-	}
-	tr.MaxIdleConnsPerHost = 64
-	up := &upstreamProxy{target: target}
-	up.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			o, _ := pr.In.Context().Value(proxyKey{}).(*outgoing)
-			if o == nil {
-				// Every request reaches the proxy through handleProxy.
-				o = &outgoing{}
-			}
-			dest := target
-			if o.backend != nil {
-				dest = o.backend
-			}
-			pr.SetURL(dest)
-			if o.trusted {
-				// Keep the chain the trusted proxy built; SetXForwarded
-				// appends the peer to it.
-				if v := pr.In.Header.Values("X-Forwarded-For"); len(v) > 0 {
-					pr.Out.Header["X-Forwarded-For"] = v
-				}
-			}
-			pr.SetXForwarded()
-			if o.trusted {
-				if h := firstValue(pr.In.Header.Get("X-Forwarded-Host")); h != "" {
-					pr.Out.Header.Set("X-Forwarded-Host", h)
-				}
-				if p := firstValue(pr.In.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-					pr.Out.Header.Set("X-Forwarded-Proto", p)
-				}
-			}
-			if o.hostHeader != "" {
-				pr.Out.Host = o.hostHeader
-			}
-			a.setOutgoingIdentity(pr.Out.Header, o.d)
-		},
-		Transport: &timedTransport{rt: tr, a: a},
-		// No FlushInterval: ReverseProxy already flushes every write of a
-		// streaming response (SSE, unknown length); flushing every write of
-		// every response cost a write syscall per copy.
-
-		// Without a pool ReverseProxy allocates a 32 KiB copy buffer per
-		// response, which alone drove most of the GC work under load.
-		BufferPool: newCopyBuffers(),
-		ModifyResponse: func(resp *http.Response) error {
-			resp.Header.Set("X-Powered-By", "goauthentik.io")
-			return nil
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			a.log.Warn().Err(err).Str("upstream", target.Host).Msg("failed to proxy to backend")
-			a.writePage(w, http.StatusBadGateway, page{Title: "Bad Gateway", Message: "The application is not reachable."})
-		},
-	}
-	return up, nil
+	}})
+	return &upstreamProxy{target: target, tr: tr, poweredBy: http.Header{"X-Powered-By": {"goauthentik.io"}}}, nil
 }
 
-// copyBufferSize is ReverseProxy's own default.
-const copyBufferSize = 32 * 1024
-
-// copyBuffers lends ReverseProxy its copy buffers.
-type copyBuffers struct{ pool *sync.Pool }
-
-func newCopyBuffers() copyBuffers {
-	return copyBuffers{pool: &sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}}
-}
-
-func (c copyBuffers) Get() []byte { return *c.pool.Get().(*[]byte) }
-
-func (c copyBuffers) Put(b []byte) {
-	if cap(b) >= copyBufferSize {
-		b = b[:copyBufferSize]
-		c.pool.Put(&b)
-	}
-}
-
-type timedTransport struct {
-	rt http.RoundTripper
-	a  *App
-}
-
-func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	start := time.Now()
-	resp, err := t.rt.RoundTrip(r)
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	t.a.deps.Metrics.observeUpstream(t.a.deps.OutpostName, r.Method, scheme, r.Host, r.URL.Host, time.Since(start))
-	return resp, err
-}
-
-// handleProxy serves proxy mode: authorise, then stream to internal_host
+// handleProxy serves proxy mode: authorise, then forward to internal_host
 // with the identity headers (responses stream; WebSockets and SSE pass).
 func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 	target := a.requestURL(r)
@@ -253,38 +155,114 @@ func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 		a.unauthorized(w, r, target, d, true)
 		return
 	}
-	o := &outgoing{d: d, trusted: a.trusted(r)}
+	dest, host := a.proxy.target, ""
 	if d.claims != nil {
 		if p := d.claims.Proxy; p != nil {
 			if p.BackendOverride != "" {
 				if b, err := url.Parse(p.BackendOverride); err == nil && b.Host != "" && (b.Scheme == "http" || b.Scheme == "https") {
-					o.backend = b
+					dest = b
 				}
 			}
 			if p.HostHeader != "" && !strings.ContainsAny(p.HostHeader, "\r\n /") {
-				o.hostHeader = p.HostHeader
+				host = p.HostHeader
 			}
 		}
 	}
-	// A shallow copy: ReverseProxy makes the deep one (headers included)
-	// for the outgoing request, and never changes the incoming one.
-	in := r.WithContext(context.WithValue(r.Context(), proxyKey{}, o))
-	if _, _, err := net.SplitHostPort(in.RemoteAddr); err != nil {
-		in.RemoteAddr = ""
+	h := make(http.Header, 16)
+	a.setForwarded(h, r)
+	drop := dropForwarding
+	if d.claims != nil {
+		a.setIdentityHeaders(h, d.claims, d.rawToken)
+		if d.Rule == RuleBearer || d.Rule == RuleBasic {
+			// The credentials were for the outpost, not the application.
+			drop = dropForwardingAndAuthorization
+		}
 	}
-	a.proxy.rp.ServeHTTP(w, in)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	err := a.proxy.tr.Forward(w, &upstream.Request{
+		In: r, URL: upstreamURL(dest, r.URL), Host: host, Header: h, Drop: drop,
+		ResponseHeader: a.proxy.poweredBy,
+		Observe: func(took time.Duration) {
+			a.deps.Metrics.observeUpstream(a.deps.OutpostName, r.Method, scheme, r.Host, dest.Host, took)
+		},
+	})
+	if err != nil {
+		a.log.Warn().Err(err).Str("upstream", dest.Host).Msg("failed to proxy to backend")
+		a.writePage(w, http.StatusBadGateway, page{Title: "Bad Gateway", Message: "The application is not reachable."})
+	}
 }
 
-// setOutgoingIdentity replaces whatever identity a client sent in h (the
-// outgoing request's own copy of the headers) with the decision's.
-func (a *App) setOutgoingIdentity(h http.Header, d Decision) {
-	StripIdentityHeaders(h)
-	if d.claims == nil {
-		return
+// setForwarded sets X-Forwarded-For, -Host and -Proto as
+// httputil.ProxyRequest.SetXForwarded does, keeping the values a trusted
+// proxy in front of the outpost sent.
+func (a *App) setForwarded(h http.Header, r *http.Request) {
+	trusted := a.trusted(r)
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		h["X-Forwarded-For"] = []string{ip}
 	}
-	if d.Rule == RuleBearer || d.Rule == RuleBasic {
-		// The credentials were for the outpost, not the application.
-		h.Del("Authorization")
+	fhost, proto := r.Host, "http"
+	if r.TLS != nil {
+		proto = "https"
 	}
-	a.setIdentityHeaders(h, d.claims, d.rawToken)
+	if trusted {
+		if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" {
+			fhost = v
+		}
+		if v := firstValue(r.Header.Get("X-Forwarded-Proto")); v == "http" || v == "https" {
+			proto = v
+		}
+	}
+	h["X-Forwarded-Host"] = []string{fhost}
+	h["X-Forwarded-Proto"] = []string{proto}
+}
+
+// dropForwarding reports the client's fields proxy mode never forwards:
+// identity headers in any spelling and forwarding headers (set anew).
+func dropForwarding(k string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return isIdentityHeader(k)
+}
+
+func dropForwardingAndAuthorization(k string) bool {
+	return k == "Authorization" || dropForwarding(k)
+}
+
+// upstreamURL is where a request for in goes on dest: dest's scheme and
+// host, dest's path joined with the request's by one slash, and both
+// queries.
+func upstreamURL(dest, in *url.URL) *url.URL {
+	u := &url.URL{Scheme: dest.Scheme, Host: dest.Host, Path: in.Path, RawPath: in.RawPath, RawQuery: in.RawQuery}
+	if dest.Path != "" || dest.RawPath != "" {
+		u.Path = joinSlash(dest.Path, in.Path)
+		if dest.RawPath != "" || in.RawPath != "" {
+			u.RawPath = joinSlash(dest.EscapedPath(), in.EscapedPath())
+		}
+	}
+	if dest.RawQuery != "" {
+		u.RawQuery = dest.RawQuery
+		if in.RawQuery != "" {
+			u.RawQuery += "&" + in.RawQuery
+		}
+	}
+	return u
+}
+
+// joinSlash joins two paths with exactly one slash between them.
+func joinSlash(a, b string) string {
+	switch aSlash, bSlash := strings.HasSuffix(a, "/"), strings.HasPrefix(b, "/"); {
+	case aSlash && bSlash:
+		return a + b[1:]
+	case !aSlash && !bSlash:
+		return a + "/" + b
+	}
+	return a + b
 }

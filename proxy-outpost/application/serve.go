@@ -14,7 +14,10 @@ import (
 // ServeHTTP serves a request the server routed to this application.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
-	q := r.URL.Query()
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	switch {
 	case p == PathStart || p == PathSignIn:
 		a.handleStart(w, r)

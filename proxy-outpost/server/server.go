@@ -32,6 +32,7 @@ import (
 	"github.com/outpost-go/outposts/authclient/outpost"
 	"github.com/outpost-go/outposts/authclient/proxyproto"
 	"github.com/outpost-go/outposts/proxy-outpost/application"
+	"github.com/outpost-go/outposts/proxy-outpost/http1"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
@@ -368,14 +369,18 @@ func (s *Server) Serve(ctx context.Context, ln, lns net.Listener) error {
 	errLog := zerologWriter{log: s.log}
 	var servers []*http.Server
 	errc := make(chan error, 2)
+	var plain *http1.Server
 	if ln != nil {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog.std()}
-		servers = append(servers, srv)
+		// Plain HTTP is what reverse proxies in front of the outpost
+		// speak: served on the lean loop, with net/http for the
+		// connections it hands over (see package http1).
+		plain = &http1.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: errLog.std(),
+			Fallback: &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: errLog.std()}}
 		s.log.Info().Str("listen", ln.Addr().String()).Msg("Starting HTTP server")
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- plain.Serve(ln) }()
 	}
 	if lns != nil {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog.std(),
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: errLog.std(),
 			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 				return s.tlsCerts.Load().GetCertificate(hello)
 			}}}
@@ -396,8 +401,14 @@ func (s *Server) Serve(ctx context.Context, ln, lns net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if plain != nil {
+		_ = plain.Shutdown(sctx)
+	}
 	for _, srv := range servers {
 		_ = srv.Shutdown(sctx)
 	}
 	return nil
 }
+
+// readHeaderTimeout bounds reading a request's header block.
+const readHeaderTimeout = 30 * time.Second

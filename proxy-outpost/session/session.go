@@ -76,6 +76,10 @@ type Session struct {
 	LastSeen time.Time `json:"last_seen"`
 	// Epoch is the user's revocation epoch when the session was created.
 	Epoch uint64 `json:"epoch"`
+
+	// epochKey caches the cache key of the user's epoch (a SHA-256 of
+	// the subject) with the decoded session.
+	epochKey string
 }
 
 // Login is a login in progress, between /start and /callback.

@@ -200,7 +200,7 @@ func (s *Store) Load(ctx context.Context, id ID) (*Session, error) {
 		s.p.Delete(ctx, id.key)
 		return nil, ErrExpired
 	}
-	if sess.Claims.Sub != "" && s.Epoch(ctx, sess.Claims.Sub) != sess.Epoch {
+	if sess.Claims.Sub != "" && s.epochAt(ctx, s.e, sess.epochCacheKey()) != sess.Epoch {
 		s.p.Delete(ctx, id.key)
 		return nil, ErrRevoked
 	}
@@ -215,6 +215,7 @@ func (s *Store) open(id ID, blob []byte) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	sess.epochKey = sess.epochCacheKey()
 	s.decoded.put(id.key, blob, sess)
 	c := *sess
 	return &c, nil
@@ -307,7 +308,22 @@ func (s *Store) Epoch(ctx context.Context, sub string) uint64 {
 }
 
 func (s *Store) epoch(ctx context.Context, c cache.Cache, sub string) uint64 {
-	b, ok := c.Get(ctx, hashKey("u:", sub))
+	return s.epochAt(ctx, c, epochKey(sub))
+}
+
+// epochKey is the cache key of sub's revocation epoch.
+func epochKey(sub string) string { return hashKey("u:", sub) }
+
+// epochCacheKey is the key of the session user's epoch.
+func (sess *Session) epochCacheKey() string {
+	if sess.epochKey != "" {
+		return sess.epochKey
+	}
+	return epochKey(sess.Claims.Sub)
+}
+
+func (s *Store) epochAt(ctx context.Context, c cache.Cache, key string) uint64 {
+	b, ok := c.Get(ctx, key)
 	if !ok || len(b) != 8 {
 		return 0
 	}
@@ -321,7 +337,7 @@ func (s *Store) RevokeUser(ctx context.Context, sub string) {
 	b := binary.BigEndian.AppendUint64(nil, next)
 	// The epoch must outlive every session created before it. Written
 	// through the epoch cache, which tells every replica to drop its copy.
-	s.e.Set(ctx, hashKey("u:", sub), b, s.max+time.Hour)
+	s.e.Set(ctx, epochKey(sub), b, s.max+time.Hour)
 }
 
 // maxIndexed bounds how many sessions one IdP session indexes; one browser

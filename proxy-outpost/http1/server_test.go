@@ -1,0 +1,623 @@
+package http1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLoopServes checks which requests the loop serves itself and which
+// it hands to Fallback.
+func TestLoopServes(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Served-By", servedBy(r))
+	})
+	addr, _ := startHTTP1(t, h, func(s *Server) { s.BufferSize = 1024 })
+	cases := []struct {
+		name, raw, method, want string
+	}{
+		{"GET", get("/"), "GET", "loop"},
+		{"HEAD", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", "HEAD", "loop"},
+		{"POST with Content-Length", post("/", "body"), "POST", "loop"},
+		{"bare LF", "GET / HTTP/1.1\nHost: a\n\n", "GET", "loop"},
+		{"many headers", get("/", strings.Repeat("X-A: b\r\n", 50)), "GET", "loop"},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", "GET", "fallback"},
+		{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "POST", "fallback"},
+		{"Expect", post("/", "x", "Expect: 100-continue\r\n"), "POST", "fallback"},
+		{"CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", "CONNECT", "fallback"},
+		{"empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET", "fallback"},
+		{"header larger than the buffer", get("/", "X-Big: "+strings.Repeat("b", 1100)+"\r\n"), "GET", "fallback"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := run(t, addr, one(tc.raw, tc.method))
+			require.Len(t, o.Responses, 1)
+			require.Empty(t, o.Responses[0].Err)
+			require.Equal(t, http.StatusOK, o.Responses[0].Status)
+			check(t, func(t assert.TestingT) {
+				assert.Equal(t, tc.want, o.Responses[0].Header.Get("X-Served-By"))
+			})
+		})
+	}
+}
+
+// TestPipelining writes several requests at once: the answers come in
+// order, and nothing after a Connection: close one.
+func TestPipelining(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		raw     string
+		methods []string
+		bodies  []string
+		after   string // "open" or "closed" after the responses
+	}{
+		{
+			name:    "GETs",
+			raw:     get("/echo?1") + get("/echo?2") + get("/echo?3") + get("/echo?4") + get("/echo?5"),
+			methods: []string{"GET", "GET", "GET", "GET", "GET"},
+			bodies: []string{
+				"GET /echo?1 HTTP/1.1 host=example.com cl=0", "GET /echo?2 HTTP/1.1 host=example.com cl=0",
+				"GET /echo?3 HTTP/1.1 host=example.com cl=0", "GET /echo?4 HTTP/1.1 host=example.com cl=0",
+				"GET /echo?5 HTTP/1.1 host=example.com cl=0",
+			},
+			after: "open",
+		},
+		{
+			name:    "mixed methods and bodies",
+			raw:     post("/read-body", "one") + "HEAD /small HTTP/1.1\r\nHost: a\r\n\r\n" + post("/ignore-body", "skipped") + get("/chunked") + post("/read-body", "two"),
+			methods: []string{"POST", "HEAD", "POST", "GET", "POST"},
+			bodies:  []string{`read 3 "one" err=<nil>`, "", "ignored", strings.Repeat("0123456789", 1000), `read 3 "two" err=<nil>`},
+			after:   "open",
+		},
+		{
+			name:    "Connection: close in the middle",
+			raw:     get("/echo?1") + get("/echo?2", "Connection: close\r\n") + get("/echo?3"),
+			methods: []string{"GET", "GET"},
+			bodies:  []string{"GET /echo?1 HTTP/1.1 host=example.com cl=0", "GET /echo?2 HTTP/1.1 host=example.com cl=0"},
+			after:   "closed",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr, _ := startHTTP1(t, diffHandler, nil)
+			c := dial(t, addr)
+			c.writeNow(tc.raw)
+			for i, m := range tc.methods {
+				r := c.read(m)
+				require.Empty(t, r.Err, "response %d", i)
+				assert.Equal(t, http.StatusOK, r.Status, "response %d", i)
+				assert.Equal(t, tc.bodies[i], r.Body, "response %d", i)
+			}
+			wait := 200 * time.Millisecond
+			if tc.after == "closed" {
+				wait = ioTimeout
+			}
+			assert.Equal(t, tc.after, c.state(wait))
+		})
+	}
+}
+
+// upgradeHandler hijacks /upgrade and echoes lines upper-cased until
+// "quit"; other paths go to diffHandler.
+func upgradeHandler(errs chan<- error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/upgrade":
+			nc, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer func() { _ = nc.Close() }()
+			if _, err := w.Write([]byte("x")); !errors.Is(err, http.ErrHijacked) {
+				errs <- fmt.Errorf("Write after Hijack: %v", err)
+			}
+			_ = nc.SetDeadline(time.Now().Add(ioTimeout))
+			_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+			_ = brw.Flush()
+			for {
+				line, err := brw.ReadString('\n')
+				if err != nil || line == "quit\n" {
+					errs <- nil
+					return
+				}
+				_, _ = brw.WriteString(strings.ToUpper(line))
+				_ = brw.Flush()
+			}
+		case "/upgrade-direct":
+			// Writes the 101 straight to the connection, as websocket
+			// libraries do.
+			nc, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, _ = io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nraw\n")
+			_ = nc.Close()
+			errs <- nil
+		case "/upgrade-writeheader":
+			w.Header().Set("Upgrade", "echo")
+			w.Header().Set("Connection", "Upgrade")
+			w.WriteHeader(http.StatusSwitchingProtocols)
+			nc, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, _ = io.WriteString(nc, "raw\n")
+			_ = nc.Close()
+			errs <- nil
+		default:
+			diffHandler.ServeHTTP(w, r)
+		}
+	})
+}
+
+func TestHijack(t *testing.T) {
+	t.Parallel()
+	upgrade := "GET /upgrade HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
+	cases := []struct {
+		name  string
+		first string // written with the upgrade request
+		pre   []string
+	}{
+		{name: "alone"},
+		{name: "bytes right after the request", first: "early\n"},
+		{name: "after a served request", pre: []string{get("/echo?before")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			errs := make(chan error, 4)
+			addr, _ := startHTTP1(t, upgradeHandler(errs), nil)
+			c := dial(t, addr)
+			for _, p := range tc.pre {
+				c.writeNow(p)
+				require.Empty(t, c.read("GET").Err)
+			}
+			c.writeNow(upgrade + tc.first)
+			r := c.read("GET")
+			require.Empty(t, r.Err)
+			require.Equal(t, http.StatusSwitchingProtocols, r.Status)
+			_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
+			if tc.first != "" {
+				line, err := c.br.ReadString('\n')
+				require.NoError(t, err)
+				assert.Equal(t, strings.ToUpper(tc.first), line)
+			}
+			c.writeNow("hello\n")
+			line, err := c.br.ReadString('\n')
+			require.NoError(t, err)
+			assert.Equal(t, "HELLO\n", line)
+			c.writeNow("quit\n")
+			select {
+			case err := <-errs:
+				require.NoError(t, err)
+			case <-time.After(ioTimeout):
+				t.Fatal("handler did not finish")
+			}
+			_, err = c.br.ReadByte()
+			assert.ErrorIs(t, err, io.EOF, "the hijacker closed the connection")
+		})
+	}
+}
+
+// TestHijackPipelined: a request served before an upgrade in the same
+// write gets its response before the upgrade's.
+func TestHijackPipelined(t *testing.T) {
+	t.Parallel()
+	errs := make(chan error, 4)
+	addr, _ := startHTTP1(t, upgradeHandler(errs), nil)
+	requireLoop(t, addr)
+	c := dial(t, addr)
+	c.writeNow(get("/echo?first") + "GET /upgrade-direct HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	first := c.readWithin("GET", 2*time.Second)
+	second := c.readWithin("GET", 2*time.Second)
+	check(t, func(t assert.TestingT) {
+		assert.Equal(t, 200, first.Status, "first: %v", first)
+		assert.Equal(t, "GET /echo?first HTTP/1.1 host=example.com cl=0", first.Body)
+		assert.Equal(t, http.StatusSwitchingProtocols, second.Status, "second: %v", second)
+	})
+}
+
+// TestHijackAfterWriteHeader compares with net/http a handler that calls
+// WriteHeader(101) and then hijacks: net/http sends the status line and
+// header on Hijack.
+func TestHijackAfterWriteHeader(t *testing.T) {
+	t.Parallel()
+	errs := make(chan error, 4)
+	h := upgradeHandler(errs)
+	loop, _ := startHTTP1(t, h, nil)
+	requireLoop(t, loop)
+	plain := startPlain(t, h)
+	answer := func(addr string) string {
+		c := dial(t, addr)
+		c.writeNow("GET /upgrade-writeheader HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
+		b, _ := io.ReadAll(c.br)
+		return regexpDate.ReplaceAllString(string(b), "")
+	}
+	// Field order is not compared: net/http sorts, the loop does not.
+	sortHead := func(s string) string {
+		head, body, _ := strings.Cut(s, "\r\n\r\n")
+		lines := strings.Split(head, "\r\n")
+		slices.Sort(lines[1:])
+		return strings.Join(lines, "\r\n") + "\r\n\r\n" + body
+	}
+	want, got := sortHead(answer(plain)), sortHead(answer(loop))
+	assert.Equal(t, want, got, "a status written with WriteHeader before Hijack is sent, as net/http does")
+}
+
+// TestPanic: a panicking handler loses its connection, the server goes
+// on; http.ErrAbortHandler is not logged.
+func TestPanic(t *testing.T) {
+	t.Parallel()
+	var logBuf syncBuffer
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/panic":
+			_, _ = io.WriteString(w, "partial")
+			panic("boom-value")
+		case "/abort":
+			panic(http.ErrAbortHandler)
+		default:
+			diffHandler.ServeHTTP(w, r)
+		}
+	})
+	addr, _ := startHTTP1(t, h, func(s *Server) { s.ErrorLog = log.New(&logBuf, "", 0) })
+	requireLoop(t, addr)
+	other := dial(t, addr)
+	other.writeNow(get("/echo?before"))
+	require.Equal(t, http.StatusOK, other.read("GET").Status)
+	for _, path := range []string{"/panic", "/abort"} {
+		c := dial(t, addr)
+		c.writeNow(get(path))
+		r := c.read("GET")
+		assert.Equal(t, "closed", r.Err, "%s: the connection is closed without a response: %v", path, r)
+		other.writeNow(get("/echo?after"))
+		r = other.read("GET")
+		assert.Equal(t, http.StatusOK, r.Status, "the other connection still works")
+		assert.Equal(t, "GET /echo?after HTTP/1.1 host=example.com cl=0", r.Body)
+	}
+	fresh := dial(t, addr)
+	fresh.writeNow(get("/echo"))
+	assert.Equal(t, http.StatusOK, fresh.read("GET").Status, "new connections are served")
+	logged := logBuf.String()
+	assert.Contains(t, logged, "boom-value")
+	assert.Equal(t, 1, strings.Count(logged, "panic"), "only the first panic is logged: %q", logged)
+	assert.NotContains(t, logged, http.ErrAbortHandler.Error())
+}
+
+// blocker is a handler that blocks /block until released.
+type blocker struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newBlocker() *blocker {
+	return &blocker{entered: make(chan struct{}, 8), release: make(chan struct{})}
+}
+
+func (b *blocker) free() { b.once.Do(func() { close(b.release) }) }
+
+func (b *blocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/block" {
+		b.entered <- struct{}{}
+		<-b.release
+		_, _ = io.WriteString(w, "done")
+		return
+	}
+	diffHandler.ServeHTTP(w, r)
+}
+
+// newServer starts an http1.Server without the cleanup of startHTTP1:
+// the test shuts it down itself.
+func newServer(t *testing.T, h http.Handler, configure func(*Server)) (*Server, string, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ErrorLog: discardLog}, ErrorLog: discardLog}
+	if configure != nil {
+		configure(s)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = s.Shutdown(ctx)
+	})
+	return s, ln.Addr().String(), served
+}
+
+func TestShutdownClosesIdle(t *testing.T) {
+	t.Parallel()
+	s, addr, served := newServer(t, diffHandler, nil)
+	c := dial(t, addr)
+	c.writeNow(get("/echo"))
+	require.Equal(t, http.StatusOK, c.read("GET").Status)
+	never := dial(t, addr) // connected, never sends a request
+	_ = never
+
+	ctx, cancel := contextWithTimeout(ioTimeout)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, s.Shutdown(ctx))
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Equal(t, "closed", c.state(ioTimeout))
+	assert.Equal(t, "closed", never.state(ioTimeout))
+	select {
+	case err := <-served:
+		assert.ErrorIs(t, err, http.ErrServerClosed)
+	case <-time.After(ioTimeout):
+		t.Fatal("Serve did not return")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { _ = ln.Close() }()
+	assert.ErrorIs(t, s.Serve(ln), http.ErrServerClosed, "Serve after Shutdown")
+}
+
+func TestShutdownWaitsForInFlight(t *testing.T) {
+	t.Parallel()
+	b := newBlocker()
+	t.Cleanup(b.free)
+	s, addr, served := newServer(t, b, nil)
+	c := dial(t, addr)
+	c.writeNow(get("/block"))
+	select {
+	case <-b.entered:
+	case <-time.After(ioTimeout):
+		t.Fatal("handler not entered")
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextWithTimeout(3 * time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned with a request in flight: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	b.free()
+	r := c.read("GET")
+	require.Empty(t, r.Err)
+	assert.Equal(t, http.StatusOK, r.Status)
+	assert.Equal(t, "done", r.Body)
+
+	var shutErr error
+	start := time.Now()
+	select {
+	case shutErr = <-shut:
+	case <-time.After(ioTimeout):
+		t.Fatal("Shutdown did not return")
+	}
+	waited := time.Since(start)
+	check(t, func(t assert.TestingT) {
+		assert.NoError(t, shutErr)
+		assert.Less(t, waited, 2*time.Second)
+		assert.Equal(t, "closed", c.state(100*time.Millisecond), "the connection is closed after the in-flight response")
+	})
+	select {
+	case err := <-served:
+		assert.ErrorIs(t, err, http.ErrServerClosed)
+	case <-time.After(ioTimeout):
+		t.Fatal("Serve did not return")
+	}
+}
+
+func TestShutdownContextExpired(t *testing.T) {
+	t.Parallel()
+	b := newBlocker()
+	t.Cleanup(b.free)
+	s, addr, _ := newServer(t, b, nil)
+	loop := loopServes(t, addr)
+	c := dial(t, addr)
+	c.writeNow(get("/block"))
+	select {
+	case <-b.entered:
+	case <-time.After(ioTimeout):
+		t.Fatal("handler not entered")
+	}
+	ctx, cancel := contextWithTimeout(50 * time.Millisecond)
+	defer cancel()
+	err := s.Shutdown(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	b.free()
+	if loop {
+		// The loop closes what is left when ctx is done (net/http's
+		// Shutdown leaves active connections alone).
+		assert.Equal(t, "closed", c.read("GET").Err)
+	}
+}
+
+func TestReadHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	const d = 200 * time.Millisecond
+	addr, _ := startHTTP1(t, diffHandler, func(s *Server) {
+		s.ReadHeaderTimeout = d
+		s.Fallback.ReadHeaderTimeout = d
+	})
+	cases := []struct{ name, raw string }{
+		{"half a header block", "GET /echo HTTP/1.1\r\nHost: a\r\n"},
+		{"one byte", "G"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dial(t, addr)
+			start := time.Now()
+			c.writeNow(tc.raw)
+			assert.Equal(t, "closed", c.state(ioTimeout))
+			assert.GreaterOrEqual(t, time.Since(start), d*3/4)
+			assert.Less(t, time.Since(start), 3*time.Second)
+		})
+	}
+	t.Run("slow body is not cut by the header timeout", func(t *testing.T) {
+		t.Parallel()
+		c := dial(t, addr)
+		c.writeNow("POST /read-body HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabc")
+		time.Sleep(2 * d)
+		c.writeNow("def")
+		r := c.read("POST")
+		require.Empty(t, r.Err)
+		assert.Equal(t, `read 6 "abcdef" err=<nil>`, r.Body)
+	})
+}
+
+func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
+	const d = 200 * time.Millisecond
+	addr, _ := startHTTP1(t, diffHandler, func(s *Server) {
+		s.IdleTimeout = d
+		s.Fallback.IdleTimeout = d
+	})
+	c := dial(t, addr)
+	c.writeNow(get("/echo"))
+	require.Equal(t, http.StatusOK, c.read("GET").Status)
+	start := time.Now()
+	assert.Equal(t, "closed", c.state(ioTimeout))
+	assert.GreaterOrEqual(t, time.Since(start), d/2)
+	assert.Less(t, time.Since(start), 3*time.Second)
+
+	// A connection that keeps sending within the timeout is kept.
+	c = dial(t, addr)
+	for range 3 {
+		c.writeNow(get("/echo"))
+		require.Equal(t, http.StatusOK, c.read("GET").Status)
+		time.Sleep(d / 2)
+	}
+}
+
+// TestResponseNotHeldBack: the loop skips the flush while more input is
+// buffered; a partial next request (or stray bytes) must not hold the
+// previous response back until the header timeout.
+func TestResponseNotHeldBack(t *testing.T) {
+	t.Parallel()
+	addr, _ := startHTTP1(t, diffHandler, func(s *Server) { s.ReadHeaderTimeout = 3 * time.Second })
+	requireLoop(t, addr)
+	cases := []struct{ name, extra string }{
+		{"partial next request", "GET /echo HTTP/1.1\r\nHo"},
+		{"CRLF after the body", "\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dial(t, addr)
+			c.writeNow(post("/read-body", "abc") + tc.extra)
+			r := c.readWithin("POST", time.Second)
+			check(t, func(t assert.TestingT) {
+				assert.Empty(t, r.Err)
+				assert.Equal(t, `read 3 "abc" err=<nil>`, r.Body)
+			})
+		})
+	}
+}
+
+// TestRequestBody covers the body the handler reads.
+func TestRequestBody(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		body      string
+		err       error
+		afterErr  error
+		bodyIsNil bool
+	}
+	got := make(chan seen, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var s seen
+		s.bodyIsNil = r.Body == nil
+		b, err := io.ReadAll(r.Body)
+		s.body, s.err = string(b), err
+		_ = r.Body.Close()
+		_, s.afterErr = r.Body.Read(make([]byte, 1))
+		got <- s
+	})
+	addr, _ := startHTTP1(t, h, nil)
+	c := dial(t, addr)
+	c.writeNow(post("/", "payload"))
+	r := c.read("POST")
+	require.Empty(t, r.Err)
+	s := <-got
+	assert.False(t, s.bodyIsNil)
+	assert.Equal(t, "payload", s.body)
+	assert.NoError(t, s.err)
+	assert.ErrorIs(t, s.afterErr, http.ErrBodyReadAfterClose)
+
+	// Truncated body: the client half-closes in the middle.
+	c = dial(t, addr)
+	c.writeNow("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+	require.NoError(t, c.c.(*net.TCPConn).CloseWrite())
+	s = <-got
+	assert.Equal(t, "abc", s.body)
+	assert.ErrorIs(t, s.err, io.ErrUnexpectedEOF)
+	r = c.read("POST")
+	require.Empty(t, r.Err)
+	assert.Equal(t, "closed", c.state(ioTimeout))
+}
+
+// TestResponseWriterMisc covers ResponseWriter details that are not
+// differential.
+func TestResponseWriterMisc(t *testing.T) {
+	t.Parallel()
+	results := make(chan string, 8)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/invalid-code":
+			defer func() { results <- fmt.Sprint(recover() != nil) }()
+			w.WriteHeader(99)
+		case "/too-long":
+			w.Header().Set("Content-Length", "2")
+			_, err := io.WriteString(w, "abc")
+			results <- fmt.Sprint(errors.Is(err, http.ErrContentLength))
+		case "/deadline":
+			rc := http.NewResponseController(w)
+			results <- fmt.Sprint(rc.SetReadDeadline(time.Now().Add(time.Second)) == nil && rc.SetWriteDeadline(time.Now().Add(time.Second)) == nil)
+		}
+	})
+	addr, _ := startHTTP1(t, h, nil)
+	for _, path := range []string{"/invalid-code", "/too-long", "/deadline"} {
+		c := dial(t, addr)
+		c.writeNow(get(path))
+		_ = c.read("GET")
+		select {
+		case v := <-results:
+			assert.Equal(t, "true", v, path)
+		case <-time.After(ioTimeout):
+			t.Fatalf("%s: no result", path)
+		}
+	}
+}
+
+// TestHandedConnCloseWrite: net/http half-closes a connection it gives up
+// with unread input (closeWriteAndWait) so that the client reads the
+// answer before a reset; on a handed-over connection it cannot, as
+// handedConn hides CloseWrite.
+func TestHandedConnCloseWrite(t *testing.T) {
+	t.Parallel()
+	hc := &handedConn{Conn: &net.TCPConn{}}
+	_, ok := any(hc).(interface{ CloseWrite() error })
+	check(t, func(t assert.TestingT) {
+		assert.True(t, ok)
+	})
+}

@@ -1,0 +1,38 @@
+//go:build unix
+
+package upstream
+
+import (
+	"crypto/tls"
+	"syscall"
+)
+
+// idleOK reports whether an idle connection is still open and has
+// received nothing since its last response; net/http's Transport drops
+// such a connection too ("Unsolicited response received on idle HTTP
+// channel").
+func (c *conn) idleOK() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	nc := c.nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	idle := false
+	_ = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		idle = err == syscall.EAGAIN // nothing to read, and not closed
+		return true
+	})
+	return idle
+}
