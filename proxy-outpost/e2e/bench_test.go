@@ -98,6 +98,7 @@ func frontNginxConfig(dir string, appPort, authPort, forwardPort, staticPort, in
         listen 127.0.0.1:%d;
         location / {
             proxy_pass http://app;
+            proxy_set_header Connection "";
             auth_request %s;
 %s        }
         location %s {
@@ -138,6 +139,41 @@ func frontNginxConfig(dir string, appPort, authPort, forwardPort, staticPort, in
     }
 }
 `, directPort)
+}
+
+// identityNginxConfig is the like-for-like proxy-mode baseline (d'),
+// started once the outpost's real answer is known (ident: the identity
+// headers it sends, with their values): proxy_pass to the application with
+// the same identity and forwarding headers set as static values. The
+// twelve identity headers (the JWT alone is about a kilobyte) are work for
+// both nginx and the application that the header-less (d) leaves out.
+func identityNginxConfig(dir string, appPort, directPort int, ident http.Header) string {
+	var setHeaders strings.Builder
+	for _, h := range benchIdentityHeaders {
+		name := "X-authentik-" + strings.ReplaceAll(h, "_", "-")
+		fmt.Fprintf(&setHeaders, "            proxy_set_header %s %s;\n", name, nginxQuote(ident.Get(name)))
+	}
+	return nginxPreamble(dir) + fmt.Sprintf(`    proxy_buffers 8 16k;
+    proxy_buffer_size 32k;
+    proxy_http_version 1.1;
+    upstream app { server 127.0.0.1:%[1]d; keepalive %[2]d; }
+    server {
+        listen 127.0.0.1:%[3]d;
+        location / {
+            proxy_pass http://app;
+            proxy_set_header Connection "";
+%[4]s            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }
+    }
+}
+`, appPort, benchKeepalive, directPort, setHeaders.String())
+}
+
+// nginxQuote quotes v as an nginx string.
+func nginxQuote(v string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
 }
 
 // compareOutpost is another build of the outpost (PROXY_BENCH_COMPARE),
@@ -333,7 +369,8 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 // alternating rounds of forward auth through the outpost (valid session)
 // against auth_request to a static 200 served by another process (and,
 // for context, answered by nginx itself), and of proxy mode against nginx
-// proxy_pass to the same upstream.
+// proxy_pass to the same upstream (and, for context, nginx proxy_pass
+// setting the same identity headers).
 func TestBenchmark(t *testing.T) {
 	outposttest.NeedRedis(t)
 	wrk := requireTool(t, "wrk", "wrk")
@@ -454,6 +491,27 @@ entries:
 		return strings.Join(parts, "; ")
 	}
 
+	// The identity the outpost answers with, for the like-for-like
+	// baselines: asked of the outpost directly, as nginx does.
+	identReq, err := http.NewRequest(http.MethodGet, "http://"+inst.Addr+"/outpost.goauthentik.io/auth/nginx", nil)
+	require.NoError(t, err)
+	identReq.Host = fmt.Sprintf("bench.localhost:%d", fwdPort)
+	identReq.Header.Set("X-Original-URL", fwdApp+"/")
+	identReq.Header.Set("Cookie", cookieFor(fwdApp+"/"))
+	identResp, err := http.DefaultClient.Do(identReq)
+	require.NoError(t, err)
+	_ = identResp.Body.Close()
+	require.Equal(t, http.StatusOK, identResp.StatusCode)
+	ident := identResp.Header
+	require.NotEmpty(t, ident.Get("X-Authentik-Jwt"))
+	for _, h := range benchIdentityHeaders {
+		require.NotContains(t, ident.Get("X-authentik-"+strings.ReplaceAll(h, "_", "-")), "$", "an nginx variable in a header value")
+	}
+	directIDPort := freePort(t)
+	startNginx("front'", func(dir string) string { return identityNginxConfig(dir, appPort, directIDPort, ident) }, directIDPort)
+	// startNginx appended it after wrk; wrk stays last.
+	meter.names = append(slices.DeleteFunc(meter.names, func(n string) bool { return n == "wrk" }), "wrk")
+
 	// wrk connects to 127.0.0.1 (it cannot resolve *.localhost); the Host
 	// header picks the app.
 	local := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
@@ -464,14 +522,15 @@ entries:
 	proxy := &benchCase{key: "p", name: "proxy mode (outpost -> app)", url: local(outpostPort),
 		host: fmt.Sprintf("app.localhost:%d", outpostPort), cookie: cookieFor(proxyApp + "/"), profileName: "proxy"}
 	direct := &benchCase{key: "d", name: "nginx proxy_pass -> app", url: local(directPort)}
-	cases := []*benchCase{fwd, static, inline, proxy, direct}
+	directID := &benchCase{key: "d'", name: "nginx proxy_pass + identity -> app", url: local(directIDPort)}
+	cases := []*benchCase{fwd, static, inline, proxy, directID, direct}
 	var fwdCompare, proxyCompare *benchCase
 	if compare != nil {
 		fwdCompare = &benchCase{key: "a'", name: "auth_request -> compared outpost", url: local(compare.forwardPort),
 			host: fmt.Sprintf("bench.localhost:%d", compare.forwardPort), cookie: fwd.cookie}
 		proxyCompare = &benchCase{key: "p'", name: "proxy mode (compared outpost)", url: "http://" + compareInst.Addr + "/",
 			host: proxy.host, cookie: proxy.cookie}
-		cases = []*benchCase{fwd, fwdCompare, static, inline, proxy, proxyCompare, direct}
+		cases = []*benchCase{fwd, fwdCompare, static, inline, proxy, proxyCompare, directID, direct}
 	}
 
 	// Warm every pool (keep-alive connections, session caches) first.
@@ -546,6 +605,7 @@ entries:
 	ratio("context: (a)/(c)", fwd, inline, "")
 	ratio("context: (b)/(c)", static, inline, "")
 	ratio("proxy mode (p)/(d)", proxy, direct, "(target >= 0.70)")
+	ratio("context: (p)/(d'), same headers", proxy, directID, "")
 	if compare != nil {
 		ratio("this build vs compared: (a)/(a')", fwd, fwdCompare, "")
 		ratio("this build vs compared: (p)/(p')", proxy, proxyCompare, "")
