@@ -318,6 +318,16 @@ func newBlocker() *blocker {
 
 func (b *blocker) free() { b.once.Do(func() { close(b.release) }) }
 
+// waitEntered waits until a request is in the blocking handler.
+func (b *blocker) waitEntered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-b.entered:
+	case <-time.After(ioTimeout):
+		t.Fatal("handler not entered")
+	}
+}
+
 func (b *blocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/block" {
 		b.entered <- struct{}{}
@@ -383,11 +393,7 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	s, addr, served := newServer(t, b, nil)
 	c := dial(t, addr)
 	c.writeNow(get("/block"))
-	select {
-	case <-b.entered:
-	case <-time.After(ioTimeout):
-		t.Fatal("handler not entered")
-	}
+	b.waitEntered(t)
 	shut := make(chan error, 1)
 	go func() {
 		ctx, cancel := contextWithTimeout(3 * time.Second)
@@ -434,11 +440,7 @@ func TestShutdownContextExpired(t *testing.T) {
 	loop := loopServes(t, addr)
 	c := dial(t, addr)
 	c.writeNow(get("/block"))
-	select {
-	case <-b.entered:
-	case <-time.After(ioTimeout):
-		t.Fatal("handler not entered")
-	}
+	b.waitEntered(t)
 	ctx, cancel := contextWithTimeout(50 * time.Millisecond)
 	defer cancel()
 	err := s.Shutdown(ctx)

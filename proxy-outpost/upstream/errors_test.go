@@ -51,12 +51,7 @@ func TestNoResponse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			up := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
-				if _, err := readRawRequest(br); err != nil {
-					return
-				}
-				_, _ = io.WriteString(c, tt.response)
-			})
+			up := cannedServer(t, tt.response)
 			p := newProxy(t, up.URL(), Options{}, nil)
 			resp, _ := get(t, newClient(t), p.URL)
 			assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
@@ -91,12 +86,7 @@ func TestUpstreamClosesMidBody(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			up := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
-				if _, err := readRawRequest(br); err != nil {
-					return
-				}
-				_, _ = io.WriteString(c, tt.response)
-			})
+			up := cannedServer(t, tt.response)
 			p := newProxy(t, up.URL(), Options{}, nil)
 			resp, err := newClient(t).Get(p.URL)
 			if err == nil { // the head may have made it

@@ -314,3 +314,15 @@ func mustURL(t testing.TB, s string) *url.URL {
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+// cannedServer answers the first request of each connection with response
+// (whatever bytes it holds), then closes.
+func cannedServer(t testing.TB, response string) *rawServer {
+	t.Helper()
+	return newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readRawRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, response)
+	})
+}
