@@ -36,7 +36,6 @@ import (
 // Defaults for Server's zero values.
 const (
 	DefaultReadHeaderTimeout = 30 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
 	// DefaultBufferSize is the read buffer per connection; a request
 	// whose header block does not fit in it is served by net/http.
 	DefaultBufferSize = 8 << 10
@@ -57,7 +56,11 @@ type Server struct {
 	// first byte arrived.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes a kept-alive connection that sends nothing for
-	// that long (at least half of it: see serveOne).
+	// that long (at least half of it: see serveOne). Zero, the default
+	// as in net/http, keeps it open: the reverse proxy in front decides
+	// when its idle connections close, and closing them here would race
+	// its reuse of them (a request sent just as the connection closes
+	// fails, and a POST is not retried).
 	IdleTimeout time.Duration
 	// BufferSize is the per-connection read buffer.
 	BufferSize int
@@ -256,9 +259,6 @@ func (c *conn) serve() {
 func (c *conn) serveOne() error {
 	s := c.s
 	idle := s.IdleTimeout
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
-	}
 	if c.lastPost {
 		// Like net/http, tolerate a few stray CR/LF bytes some clients
 		// send after a POST body.
@@ -275,8 +275,14 @@ func (c *conn) serveOne() error {
 		// up: setting a deadline takes the runtime's timer lock, and a
 		// busy connection would do it for every request. So a
 		// connection idles between IdleTimeout/2 and IdleTimeout.
-		if now := time.Now(); c.deadline.Sub(now) < idle/2 {
-			c.setDeadline(now.Add(idle))
+		if idle > 0 {
+			if now := time.Now(); c.deadline.Sub(now) < idle/2 {
+				c.setDeadline(now.Add(idle))
+			}
+		} else if !c.deadline.IsZero() {
+			// A header deadline from the last request must not end
+			// the wait for the next one.
+			c.setDeadline(time.Time{})
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return err

@@ -239,10 +239,27 @@ func TestRetryUnansweredBodiless(t *testing.T) {
 	}
 }
 
-// TestStaleConnectionWithBody: a request with a body the upstream closed
-// a pooled connection on is not sent again: the handler gets an error.
-func TestStaleConnectionWithBody(t *testing.T) {
+// TestStaleConnectionNotReplayed: a request that may not arrive twice
+// (one with a body, or a bodiless POST or DELETE without an
+// Idempotency-Key, as net/http's Transport decides) the upstream closed a
+// pooled connection on is not sent again: the handler gets an error.
+func TestStaleConnectionNotReplayed(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name, method, body string
+	}{
+		{name: "POST with a body", method: http.MethodPost, body: "must not be sent twice"},
+		{name: "bodiless POST", method: http.MethodPost},
+		{name: "bodiless DELETE", method: http.MethodDelete},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			staleNotReplayed(t, tc.method, tc.body)
+		})
+	}
+}
+
+func staleNotReplayed(t *testing.T, method, reqBody string) {
 	up, got := unansweredServer(t)
 	p := newProxy(t, up.URL(), Options{}, nil)
 	c := newClient(t)
@@ -250,7 +267,13 @@ func TestStaleConnectionWithBody(t *testing.T) {
 	assert.Equal(t, "ok", body)
 	require.NoError(t, p.result(t))
 
-	resp, err := c.Post(p.URL+"/post", "text/plain", strings.NewReader("must not be sent twice"))
+	var rb io.Reader
+	if reqBody != "" {
+		rb = strings.NewReader(reqBody)
+	}
+	req, err := http.NewRequest(method, p.URL+"/post", rb)
+	require.NoError(t, err)
+	resp, err := c.Do(req)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
@@ -260,7 +283,7 @@ func TestStaleConnectionWithBody(t *testing.T) {
 	assert.EqualValues(t, 1, up.accepts.Load(), "no second attempt")
 	assert.Equal(t, 0, p.idleCount())
 	recvCaptured(t, got)
-	assert.Equal(t, "must not be sent twice", string(recvCaptured(t, got).body))
+	assert.Equal(t, reqBody, string(recvCaptured(t, got).body))
 	select {
 	case cp := <-got:
 		t.Errorf("sent again: %q", cp.head)
