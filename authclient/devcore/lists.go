@@ -19,9 +19,34 @@ const maxListResults = 32
 // view never changes, so neither does a cached list; a reload builds a new
 // view with an empty cache.
 type listCache struct {
-	mu     sync.Mutex
-	users  map[string][]*model.User
-	groups map[string][]*model.Group
+	users  listMemo[*model.User]
+	groups listMemo[*model.Group]
+}
+
+// listMemo is one kind of cached list, by list key.
+type listMemo[T any] struct {
+	mu sync.Mutex
+	m  map[string][]T
+}
+
+// get returns the cached list for key, or builds it with build.
+func (c *listMemo[T]) get(key string, build func() []T) []T {
+	c.mu.Lock()
+	l, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return l
+	}
+	// Built outside the lock: two concurrent first requests may both build,
+	// which costs time but not correctness.
+	l = build()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxListResults {
+		c.m = map[string][]T{}
+	}
+	c.m[key] = l
+	return l
 }
 
 // listKey identifies a list query regardless of the page asked for and of
@@ -35,42 +60,4 @@ func listKey(q url.Values, drop ...string) string {
 		delete(k, name)
 	}
 	return k.Encode() // sorted by name: one key per query
-}
-
-// usersFor returns the cached list for key, or builds it with build.
-func (c *listCache) usersFor(key string, build func() []*model.User) []*model.User {
-	c.mu.Lock()
-	l, ok := c.users[key]
-	c.mu.Unlock()
-	if ok {
-		return l
-	}
-	// Built outside the lock: two concurrent first requests may both build,
-	// which costs time but not correctness.
-	l = build()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.users == nil || len(c.users) >= maxListResults {
-		c.users = map[string][]*model.User{}
-	}
-	c.users[key] = l
-	return l
-}
-
-// groupsFor is usersFor for groups.
-func (c *listCache) groupsFor(key string, build func() []*model.Group) []*model.Group {
-	c.mu.Lock()
-	l, ok := c.groups[key]
-	c.mu.Unlock()
-	if ok {
-		return l
-	}
-	l = build()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.groups == nil || len(c.groups) >= maxListResults {
-		c.groups = map[string][]*model.Group{}
-	}
-	c.groups[key] = l
-	return l
 }

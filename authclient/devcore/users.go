@@ -274,7 +274,7 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request, p princi
 		return
 	}
 	includeGroups := boolDefault(q, "include_groups", true, fieldErrors{})
-	matched := v.lists.usersFor(listKey(q, "include_groups"), func() []*model.User {
+	matched := v.lists.users.get(listKey(q, "include_groups"), func() []*model.User {
 		var out []*model.User
 		for _, u := range v.dir.Users {
 			if v.userMatches(u, f) {
@@ -496,7 +496,7 @@ func (s *Server) handleGroupList(w http.ResponseWriter, r *http.Request, p princ
 	}
 	membersByName := q["members_by_username"]
 	key := listKey(q, "include_users", "include_children", "include_parents", "include_inherited_roles")
-	matched := v.lists.groupsFor(key, func() []*model.Group {
+	matched := v.lists.groups.get(key, func() []*model.Group {
 		var out []*model.Group
 		for _, g := range v.dir.Groups {
 			if n, ok := q["name"]; ok && n[0] != g.Name {

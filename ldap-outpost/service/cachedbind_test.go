@@ -46,16 +46,22 @@ entries:
     id: cat
     identifiers: {username: cat}
     attrs: {name: Cat, password: cat-password, groups: [!KeyOf staff]}
-  - model: authentik_providers_ldap.ldapprovider
+`, annPassword, benActive) + cachedBindProvider("direct", false)
+}
+
+// cachedBindProvider is the blueprint's cached-bind LDAP provider, its
+// application (bound to the group staff) and the outpost serving it.
+func cachedBindProvider(searchMode string, mfaSupport bool) string {
+	return fmt.Sprintf(`  - model: authentik_providers_ldap.ldapprovider
     id: ldap
     identifiers: {name: ldap}
     attrs:
       authorization_flow: !Find [authentik_flows.flow, [slug, default-authentication-flow]]
       invalidation_flow: !Find [authentik_flows.flow, [slug, default-invalidation-flow]]
       base_dn: dc=example,dc=com
-      search_mode: direct
+      search_mode: %s
       bind_mode: cached
-      mfa_support: false
+      mfa_support: %t
   - model: authentik_core.application
     id: app
     identifiers: {slug: ldap}
@@ -67,7 +73,7 @@ entries:
   - model: authentik_core.token
     identifiers: {identifier: ak-outpost-cached-outpost-api}
     attrs: {key: cached-outpost-token, intent: api}
-`, annPassword, benActive)
+`, searchMode, mfaSupport)
 }
 
 func TestCachedBindDirectSearch(t *testing.T) {
@@ -189,28 +195,7 @@ entries:
   - model: authentik_stages_authenticator_totp.totpdevice
     identifiers: {user: !KeyOf tom, name: tom's app}
     attrs: {key: "3132333435363738393031323334353637383930", digits: 6, step: 30, confirmed: true}` + device + `
-  - model: authentik_providers_ldap.ldapprovider
-    id: ldap
-    identifiers: {name: ldap}
-    attrs:
-      authorization_flow: !Find [authentik_flows.flow, [slug, default-authentication-flow]]
-      invalidation_flow: !Find [authentik_flows.flow, [slug, default-invalidation-flow]]
-      base_dn: dc=example,dc=com
-      search_mode: cached
-      bind_mode: cached
-      mfa_support: true
-  - model: authentik_core.application
-    id: app
-    identifiers: {slug: ldap}
-    attrs: {name: LDAP, provider: !KeyOf ldap}
-  - {model: authentik_policies.policybinding, identifiers: {target: !KeyOf app, group: !KeyOf staff}, attrs: {order: 0}}
-  - model: authentik_outposts.outpost
-    identifiers: {name: cached-outpost}
-    attrs: {type: ldap, providers: [!KeyOf ldap]}
-  - model: authentik_core.token
-    identifiers: {identifier: ak-outpost-cached-outpost-api}
-    attrs: {key: cached-outpost-token, intent: api}
-`
+` + cachedBindProvider("cached", true)
 }
 
 // TestMFASupportNeverCached: with mfa_support, every bind runs the flow and

@@ -244,6 +244,14 @@ func (a *App) Certificate() string {
 	return ""
 }
 
+// CloseIdleConnections closes the app's idle connections to its
+// application (proxy mode), once a refresh replaced the app.
+func (a *App) CloseIdleConnections() {
+	if a.proxy != nil {
+		a.proxy.tr.CloseIdleConnections()
+	}
+}
+
 // Sessions is the app's session store.
 func (a *App) Sessions() *session.Store { return a.sessions }
 

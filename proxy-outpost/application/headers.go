@@ -121,17 +121,6 @@ func validHeaderName(k string) bool {
 	return true
 }
 
-// StripIdentityHeaders removes every X-authentik-* header a client sent,
-// and their underscore spellings (X_authentik_*), which some servers
-// treat as the same header.
-func StripIdentityHeaders(h http.Header) {
-	for k := range h {
-		if isIdentityHeader(k) {
-			delete(h, k)
-		}
-	}
-}
-
 // isIdentityHeader reports whether k starts with x-authentik- in any case,
 // with '_' for any '-', without allocating (it runs on every header of
 // every proxied request).

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -264,17 +263,12 @@ func TestCaddyForwardAuth(t *testing.T) {
 	b := newBrowser(t)
 	app := fmt.Sprintf("http://caddy.localhost:%d", e.caddyPort)
 
-	resp, err := b.noRedirect().Get(app + "/private")
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode, "%s", body)
-	assert.Contains(t, resp.Header.Get("Location"), "/application/o/authorize/")
+	requireRedirect(t, b.noRedirect(), app+"/private", "/application/o/authorize/")
 
 	req, err := http.NewRequest(http.MethodGet, app+"/private", nil)
 	require.NoError(t, err)
 	req.Header.Set("Accept", "application/json")
-	resp, err = b.noRedirect().Do(req)
+	resp, err := b.noRedirect().Do(req)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)

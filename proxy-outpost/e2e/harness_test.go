@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/devcore/devcoretest"
@@ -312,4 +313,16 @@ func totpNow(t *testing.T) string {
 	key, err := hex.DecodeString("3132333435363738393031323334353637383930")
 	require.NoError(t, err)
 	return totp.Code(key, time.Now(), totp.Default)
+}
+
+// requireRedirect gets u with c (which must not follow redirects) and
+// requires a 302 whose Location contains want.
+func requireRedirect(t *testing.T, c *http.Client, u, want string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode, "%s", body)
+	assert.Contains(t, resp.Header.Get("Location"), want)
 }

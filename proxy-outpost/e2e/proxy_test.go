@@ -77,11 +77,7 @@ func TestProxyModeLogin(t *testing.T) {
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusFound, resp.StatusCode)
 	assert.Contains(t, resp.Header.Get("Location"), "/end-session/")
-	resp, err = b.noRedirect().Get(app + "/again")
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	assert.Equal(t, http.StatusFound, resp.StatusCode)
-	assert.Contains(t, resp.Header.Get("Location"), "/application/o/authorize/")
+	requireRedirect(t, b.noRedirect(), app+"/again", "/application/o/authorize/")
 }
 
 func TestProxyModeUnauthenticated(t *testing.T) {

@@ -148,20 +148,15 @@ func TestTraefikForwardAuth(t *testing.T) {
 	b := newBrowser(t)
 
 	// A browser without a session goes straight to authentik.
-	resp, err := b.noRedirect().Get(app + "/private")
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode, "%s", body)
-	assert.Contains(t, resp.Header.Get("Location"), "/application/o/authorize/")
+	requireRedirect(t, b.noRedirect(), app+"/private", "/application/o/authorize/")
 
 	// An API caller gets 401 JSON naming the login URL.
 	req, err := http.NewRequest(http.MethodGet, app+"/api/items", nil)
 	require.NoError(t, err)
 	req.Header.Set("Accept", "application/json")
-	resp, err = b.noRedirect().Do(req)
+	resp, err := b.noRedirect().Do(req)
 	require.NoError(t, err)
-	body, _ = io.ReadAll(resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s", body)
 	var m map[string]string
@@ -169,11 +164,7 @@ func TestTraefikForwardAuth(t *testing.T) {
 	assert.Equal(t, app+"/outpost.goauthentik.io/start?rd=http%3A%2F%2Ftraefik.localhost%3A"+fmt.Sprint(traefikPort)+"%2Fapi%2Fitems", m["login_url"])
 
 	// That login URL works through Traefik (the app-outpost router).
-	resp, err = newBrowser(t).noRedirect().Get(m["login_url"])
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	assert.Contains(t, resp.Header.Get("Location"), "/application/o/authorize/")
+	requireRedirect(t, newBrowser(t).noRedirect(), m["login_url"], "/application/o/authorize/")
 
 	// Log in through the core: the application sees who it is.
 	resp = b.login(app+"/private?a=b", "alice", "alice-password", "")
@@ -216,9 +207,5 @@ func TestTraefikForwardAuth(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusFound, resp.StatusCode)
-	resp, err = b.noRedirect().Get(app + "/private")
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	assert.Contains(t, resp.Header.Get("Location"), "/application/o/authorize/")
+	requireRedirect(t, b.noRedirect(), app+"/private", "/application/o/authorize/")
 }

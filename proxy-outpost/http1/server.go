@@ -97,10 +97,13 @@ func (s *Server) init() {
 // Serve accepts connections on ln until Shutdown or an accept error.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
+	s.mu.Lock()
 	if s.closing.Load() {
+		// Checked under mu: Shutdown sets closing, then closes the
+		// listeners registered under mu.
+		s.mu.Unlock()
 		return ErrServerClosed
 	}
-	s.mu.Lock()
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	defer func() {

@@ -188,7 +188,12 @@ func (s *Server) Refresh(ctx context.Context, providers []api.ProxyOutpostConfig
 			next.domains[j], next.domains[j-1] = next.domains[j-1], next.domains[j]
 		}
 	}
-	s.apps.Store(next)
+	prev := s.apps.Swap(next)
+	for _, a := range prev.all {
+		// Requests still in flight on a replaced app finish on their
+		// connections; the idle ones would wait for the GC.
+		a.CloseIdleConnections()
+	}
 	s.log.Info().Int("providers", len(next.all)).Msg("applications updated")
 	return nil
 }
