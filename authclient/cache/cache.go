@@ -48,7 +48,16 @@ type namespaced struct {
 	prefix string
 }
 
-func (n *namespaced) key(k string) string { return n.prefix + escapeKeyPart(k) }
+// key is the prefixed, escaped key, built in one allocation: it runs on
+// every access (twice per proxy request), and keys like "s:<hash>" always
+// need escaping.
+func (n *namespaced) key(k string) string {
+	var b strings.Builder
+	b.Grow(len(n.prefix) + escapedLen(k))
+	b.WriteString(n.prefix)
+	writeEscaped(&b, k)
+	return b.String()
+}
 
 func (n *namespaced) Get(ctx context.Context, key string) ([]byte, bool) {
 	return n.base.Get(ctx, n.key(key))
@@ -69,16 +78,29 @@ func escapeKeyPart(s string) string {
 		return s
 	}
 	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '%':
-			b.WriteString("%25")
-		case ':':
-			b.WriteString("%3A")
-		default:
-			b.WriteByte(s[i])
-		}
-	}
+	b.Grow(escapedLen(s))
+	writeEscaped(&b, s)
 	return b.String()
+}
+
+// escapedLen is the length of s escaped.
+func escapedLen(s string) int {
+	return len(s) + 2*(strings.Count(s, "%")+strings.Count(s, ":"))
+}
+
+func writeEscaped(b *strings.Builder, s string) {
+	for {
+		i := strings.IndexAny(s, "%:")
+		if i < 0 {
+			b.WriteString(s)
+			return
+		}
+		b.WriteString(s[:i])
+		if s[i] == '%' {
+			b.WriteString("%25")
+		} else {
+			b.WriteString("%3A")
+		}
+		s = s[i+1:]
+	}
 }

@@ -1,10 +1,13 @@
 package application
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"goauthentik.io/api/v3"
 
+	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
@@ -463,6 +467,152 @@ func TestProxyModeIdentityHeaders(t *testing.T) {
 			assert.Equal(t, tt.uid, got.UID)
 			assert.Equal(t, "kept", got.Other)
 			assert.Equal(t, before, r.Header, "the incoming request is not changed")
+		})
+	}
+}
+
+// parseFields reads "Name: value\r\n" lines as a header.
+func parseFields(t *testing.T, block []byte) http.Header {
+	t.Helper()
+	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(block, "\r\n"...)))).ReadMIMEHeader()
+	require.NoError(t, err)
+	return http.Header(h)
+}
+
+// TestIdentityFieldsMatchTheMap: the rendered identity fields are what the
+// header map path sends, sanitised the same way.
+func TestIdentityFieldsMatchTheMap(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, testConfig(api.PROXYMODE_PROXY, "https://app.example.com", "", ""), Deps{OutpostName: "o", Version: "1.0"})
+	tests := []struct {
+		name   string
+		claims session.Claims
+		token  string
+	}{
+		{"plain", session.Claims{Sub: "uid", PreferredUsername: "alice", Email: "a@example.com", Name: "Alice", Groups: []string{"g1", "g2"}, Entitlements: []string{"e1"}}, "raw"},
+		{"empty", session.Claims{Sub: "uid"}, ""},
+		{"CR LF and spaces", session.Claims{Sub: "u", PreferredUsername: " alice\r\nX-Admin: 1 ", Name: "a\nb", Groups: []string{"x\r"}}, "t\r\nX-Injected: 1"},
+		{"attributes besides", session.Claims{Sub: "u", PreferredUsername: "bob", Proxy: &session.ProxyClaims{UserAttributes: map[string]any{
+			"additionalHeaders": map[string]any{"X-Other": "o"}}}}, "raw"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			block := a.identityFields(&tt.claims, tt.token)
+			require.NotNil(t, block)
+			assert.NotContains(t, strings.TrimSuffix(string(block), "\r\n"), "\r\n\r\n")
+			h := http.Header{}
+			a.setIdentityHeaders(h, &tt.claims, tt.token)
+			var buf bytes.Buffer
+			bw := bufio.NewWriter(&buf)
+			fields.WriteAll(bw, h, func(k string) bool { return !isIdentityHeader(k) })
+			require.NoError(t, bw.Flush())
+			assert.Equal(t, parseFields(t, buf.Bytes()), parseFields(t, block))
+		})
+	}
+	t.Run("additionalHeaders replacing an identity header", func(t *testing.T) {
+		t.Parallel()
+		c := session.Claims{Sub: "u", PreferredUsername: "bob", Proxy: &session.ProxyClaims{UserAttributes: map[string]any{
+			"additionalHeaders": map[string]any{"x-authentik-username": "robert"}}}}
+		assert.Nil(t, a.identityFields(&c, ""), "only the map can replace the value")
+	})
+}
+
+// appendRecorder is a ResponseWriter that takes pre-rendered fields, as
+// http1's does.
+type appendRecorder struct {
+	*httptest.ResponseRecorder
+	fields []byte
+}
+
+func (r *appendRecorder) AppendFields(b []byte) { r.fields = append(r.fields, b...) }
+
+// TestForwardAuthRenderedIdentity: with a writer that takes rendered
+// fields, a forward-auth answer carries the same identity as with the map,
+// and an additionalHeaders value replacing an identity header still wins.
+func TestForwardAuthRenderedIdentity(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, testConfig(api.PROXYMODE_FORWARD_SINGLE, "https://app.example.com", "", ""), Deps{OutpostName: "o", Version: "1.0"})
+	login := func(attrs map[string]any) *http.Request {
+		id, err := a.sessions.NewID()
+		require.NoError(t, err)
+		require.NoError(t, a.sessions.Save(t.Context(), id, &session.Session{Claims: session.Claims{Sub: "u1", PreferredUsername: "alice",
+			Groups: []string{"g"}, Proxy: &session.ProxyClaims{UserAttributes: attrs}}, RawToken: "tok"}))
+		r := httptest.NewRequest(http.MethodGet, "http://app.example.com"+PathNginx, nil)
+		r.Header.Set("X-Original-URL", "https://app.example.com/x")
+		r.Header.Set("User-Agent", "ua")
+		r.AddCookie(&http.Cookie{Name: a.CookieName(), Value: id.Cookie()})
+		return r
+	}
+	serve := func(r *http.Request) (http.Header, http.Header) {
+		w := &appendRecorder{ResponseRecorder: httptest.NewRecorder()}
+		a.ServeHTTP(w, r)
+		require.Equal(t, http.StatusOK, w.Code)
+		plain := httptest.NewRecorder()
+		a.ServeHTTP(plain, r)
+		require.Equal(t, http.StatusOK, plain.Code)
+		got := w.Header().Clone()
+		for k, vv := range parseFields(t, w.fields) {
+			got[k] = append(got[k], vv...)
+		}
+		return got, plain.Header()
+	}
+
+	r := login(map[string]any{"pw": "pass", "additionalHeaders": map[string]any{"X-Team": "blue"}})
+	got, want := serve(r)
+	assert.Equal(t, want, got)
+	assert.Equal(t, []string{"alice"}, got.Values("X-Authentik-Username"))
+	assert.Equal(t, []string{"tok"}, got.Values("X-Authentik-Jwt"))
+	assert.Equal(t, []string{"blue"}, got.Values("X-Team"))
+	assert.Equal(t, []string{"ua"}, got.Values("User-Agent"))
+	assert.NotEmpty(t, got.Get("Authorization"))
+	// Rendered once, the same for the next check.
+	again, _ := serve(r)
+	assert.Equal(t, got, again)
+
+	got, want = serve(login(map[string]any{"additionalHeaders": map[string]any{"X-authentik-username": "robert"}}))
+	assert.Equal(t, want, got)
+	assert.Equal(t, []string{"robert"}, got.Values("X-Authentik-Username"))
+}
+
+// TestCookieID: the session cookie is found among others as net/http's
+// parser reads cookies; a value the store refuses never counts.
+func TestCookieID(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, testConfig(api.PROXYMODE_FORWARD_SINGLE, "https://app.example.com", "", ""), Deps{})
+	id, err := a.sessions.NewID()
+	require.NoError(t, err)
+	name, v := a.CookieName(), id.Cookie()
+	tests := []struct {
+		name    string
+		cookies []string
+		want    SessionState
+	}{
+		{"no cookie", nil, SessionNone},
+		{"other cookies only", []string{"a=1; b=2"}, SessionNone},
+		{"alone", []string{name + "=" + v}, SessionValid},
+		{"among others", []string{"a=1; " + name + "=" + v + "; b=2"}, SessionValid},
+		{"second line", []string{"a=1", name + "=" + v}, SessionValid},
+		{"quoted", []string{name + `="` + v + `"`}, SessionValid},
+		{"spaces around", []string{"a=1 ;  " + name + "=" + v + "  "}, SessionValid},
+		{"invalid value", []string{name + "=garbage"}, SessionInvalid},
+		{"tampered", []string{name + "=" + v[:len(v)-1] + "A"}, SessionInvalid},
+		{"invalid then valid", []string{name + "=garbage; " + name + "=" + v}, SessionValid},
+		{"name prefix only", []string{name + "x=" + v}, SessionNone},
+		{"no value", []string{name}, SessionNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "http://app.example.com/", nil)
+			r.Header["Cookie"] = tt.cookies
+			got, state := a.cookieID(r)
+			assert.Equal(t, tt.want, state)
+			if tt.want == SessionValid {
+				assert.Equal(t, id.Key(), got.Key())
+			} else {
+				assert.True(t, got.IsZero())
+			}
 		})
 	}
 }

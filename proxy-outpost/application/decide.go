@@ -45,17 +45,20 @@ type Decision struct {
 
 	claims   *session.Claims
 	rawToken string
+	sess     *session.Session // set when a session decided
 }
 
 // decide authorises a request for target: a valid session, then
 // Authorization header credentials (intercept_header_auth), then
 // skip_path_regex.
 func (a *App) decide(ctx context.Context, r *http.Request, target *url.URL) Decision {
-	d := Decision{App: a.cfg.Name, Mode: string(a.mode), URL: target.String(), Rule: RuleNone}
+	// URL is for the diagnostics endpoint, which fills it: formatting it
+	// on every request cost more than the session lookup.
+	d := Decision{App: a.cfg.Name, Mode: string(a.mode), Rule: RuleNone}
 	sess, _, state := a.currentSession(ctx, r)
 	d.Session = state
 	if sess != nil {
-		d.Allowed, d.Rule, d.claims, d.rawToken = true, RuleSession, &sess.Claims, sess.RawToken
+		d.Allowed, d.Rule, d.claims, d.rawToken, d.sess = true, RuleSession, &sess.Claims, sess.RawToken, sess
 		d.User = sess.Claims.PreferredUsername
 		return d
 	}

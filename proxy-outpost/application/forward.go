@@ -153,10 +153,28 @@ func (a *App) handleEnvoy(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, start.String(), http.StatusFound)
 }
 
+// fieldAppender is a ResponseWriter that sends pre-rendered header
+// fields (http1's): the identity headers of a session are rendered once,
+// not put into the header map on every check.
+type fieldAppender interface {
+	AppendFields(block []byte)
+}
+
 // allow writes the identity headers of an allowed forward-auth decision.
 func (a *App) allow(w http.ResponseWriter, r *http.Request, d Decision) {
-	if d.claims != nil {
-		a.setIdentityHeaders(w.Header(), d.claims, d.rawToken)
-		w.Header().Set("User-Agent", r.Header.Get("User-Agent"))
+	if d.claims == nil {
+		return
 	}
+	h := w.Header()
+	if fa, ok := w.(fieldAppender); ok {
+		if block := a.renderedIdentity(d); block != nil {
+			fa.AppendFields(block)
+			a.setAttributeHeaders(h, d.claims)
+		} else {
+			a.setIdentityHeaders(h, d.claims, d.rawToken)
+		}
+	} else {
+		a.setIdentityHeaders(h, d.claims, d.rawToken)
+	}
+	h["User-Agent"] = []string{r.Header.Get("User-Agent")}
 }

@@ -1,12 +1,15 @@
 package application
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
@@ -28,15 +31,9 @@ var IdentityHeaders = []string{
 	"X-authentik-meta-version",
 }
 
-// setIdentityHeaders writes the identity of c into h, as authentik's
-// addHeaders does: the X-authentik-* set, an optional Basic Authorization
-// built from user attributes, and additionalHeaders from the ak_proxy
-// user attributes.
-func (a *App) setIdentityHeaders(h http.Header, c *session.Claims, rawToken string) {
-	// One backing array for the twelve values and canonical keys written
-	// straight into the map: Header.Set would canonicalise (allocate) each
-	// key and allocate each value slice, on every request.
-	vals := [...]string{
+// identityValues are the values of IdentityHeaders for c, in order.
+func (a *App) identityValues(c *session.Claims, rawToken string) [12]string {
+	return [...]string{
 		c.PreferredUsername,
 		strings.Join(c.Groups, "|"),
 		strings.Join(c.Entitlements, "|"),
@@ -50,10 +47,27 @@ func (a *App) setIdentityHeaders(h http.Header, c *session.Claims, rawToken stri
 		a.cfg.AssignedApplicationSlug,
 		a.versionHeader,
 	}
+}
+
+// setIdentityHeaders writes the identity of c into h, as authentik's
+// addHeaders does: the X-authentik-* set, an optional Basic Authorization
+// built from user attributes, and additionalHeaders from the ak_proxy
+// user attributes.
+func (a *App) setIdentityHeaders(h http.Header, c *session.Claims, rawToken string) {
+	// One backing array for the twelve values and canonical keys written
+	// straight into the map: Header.Set would canonicalise (allocate) each
+	// key and allocate each value slice, on every request.
+	vals := a.identityValues(c, rawToken)
 	backing := vals[:]
 	for i, k := range canonicalIdentityHeaders {
 		h[k] = backing[i : i+1 : i+1]
 	}
+	a.setAttributeHeaders(h, c)
+}
+
+// setAttributeHeaders writes the headers built from user attributes: the
+// optional Basic Authorization and additionalHeaders.
+func (a *App) setAttributeHeaders(h http.Header, c *session.Claims) {
 	if c.Proxy == nil {
 		return
 	}
@@ -80,6 +94,39 @@ func (a *App) setIdentityHeaders(h http.Header, c *session.Claims, rawToken stri
 			h.Set(k, s)
 		}
 	}
+}
+
+// identityFields renders the X-authentik-* fields of c as header lines,
+// byte for byte what writing setIdentityHeaders' map would send. It
+// returns nil when additionalHeaders replace one of them: then only the
+// map gets it right.
+func (a *App) identityFields(c *session.Claims, rawToken string) []byte {
+	if c.Proxy != nil {
+		if extra, ok := c.Proxy.UserAttributes["additionalHeaders"].(map[string]any); ok {
+			for k := range extra {
+				if isIdentityHeader(k) {
+					return nil
+				}
+			}
+		}
+	}
+	vals := a.identityValues(c, rawToken)
+	var buf bytes.Buffer
+	bw := bufio.NewWriterSize(&buf, 2048)
+	for i, k := range canonicalIdentityHeaders {
+		fields.Write(bw, k, vals[i:i+1])
+	}
+	_ = bw.Flush()
+	return buf.Bytes()
+}
+
+// renderedIdentity is identityFields for d, rendered once per decoded
+// session.
+func (a *App) renderedIdentity(d Decision) []byte {
+	if d.sess != nil {
+		return d.sess.Rendered(func(s *session.Session) []byte { return a.identityFields(&s.Claims, s.RawToken) })
+	}
+	return a.identityFields(d.claims, d.rawToken)
 }
 
 // canonicalIdentityHeaders are IdentityHeaders in canonical form, in the

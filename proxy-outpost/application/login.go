@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -42,16 +44,38 @@ func (a *App) oauthContext(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, a.deps.HTTPClient)
 }
 
+// cookieID finds the session ID in the request's cookies: the first
+// cookie with the session cookie's name whose value the store accepts.
+// SessionNone means there was no such cookie, SessionInvalid that none
+// was valid. Only the cookies of that name are looked at: r.Cookie parses
+// and allocates every cookie of the request, on every request.
+func (a *App) cookieID(r *http.Request) (session.ID, SessionState) {
+	state := SessionNone
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			name, value, ok := strings.Cut(textproto.TrimString(part), "=")
+			if !ok || name != a.cookieName {
+				continue
+			}
+			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+				// net/http takes a quoted value without its quotes.
+				value = value[1 : len(value)-1]
+			}
+			if id, err := a.sessions.ParseCookie(value); err == nil {
+				return id, SessionValid
+			}
+			state = SessionInvalid
+		}
+	}
+	return session.ID{}, state
+}
+
 // currentSession loads the request's session, refreshing its tokens when
 // they have expired and a refresh token is at hand.
 func (a *App) currentSession(ctx context.Context, r *http.Request) (*session.Session, session.ID, SessionState) {
-	c, err := r.Cookie(a.cookieName)
-	if err != nil {
-		return nil, session.ID{}, SessionNone
-	}
-	id, err := a.sessions.ParseCookie(c.Value)
-	if err != nil {
-		return nil, session.ID{}, SessionInvalid
+	id, state := a.cookieID(r)
+	if id.IsZero() {
+		return nil, id, state
 	}
 	sess, err := a.sessions.Load(ctx, id)
 	switch {
@@ -64,7 +88,7 @@ func (a *App) currentSession(ctx context.Context, r *http.Request) (*session.Ses
 	case err != nil:
 		return nil, id, SessionNotFound
 	}
-	state := SessionValid
+	state = SessionValid
 	if !sess.TokenExpiry.IsZero() && time.Now().After(sess.TokenExpiry) {
 		if sess.RefreshToken == "" {
 			a.sessions.Delete(ctx, id)
@@ -210,10 +234,8 @@ func (a *App) beginLogin(w http.ResponseWriter, r *http.Request, redirect string
 // loginID keeps the browser's current session ID (so parallel logins in
 // several tabs share it) or makes one.
 func (a *App) loginID(r *http.Request) (session.ID, error) {
-	if c, err := r.Cookie(a.cookieName); err == nil {
-		if id, err := a.sessions.ParseCookie(c.Value); err == nil {
-			return id, nil
-		}
+	if id, _ := a.cookieID(r); !id.IsZero() {
+		return id, nil
 	}
 	return a.sessions.NewID()
 }
@@ -233,12 +255,7 @@ func (a *App) handleCallback(w http.ResponseWriter, r *http.Request, q url.Value
 		a.restartPage(w, r, "This login link has expired or was already used.")
 		return
 	}
-	c, err := r.Cookie(a.cookieName)
-	var id session.ID
-	if err == nil {
-		id, err = a.sessions.ParseCookie(c.Value)
-	}
-	if err != nil || id.Key() != login.SessionKey {
+	if id, _ := a.cookieID(r); id.IsZero() || id.Key() != login.SessionKey {
 		a.log.Info().Msg("callback from a different browser session than the one that started the login")
 		a.restartPage(w, r, "This login was started in another browser session.")
 		return

@@ -168,11 +168,18 @@ func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	h := make(http.Header, 16)
+	h := make(http.Header, 8)
 	a.setForwarded(h, r)
 	drop := dropForwarding
+	var identity []byte
 	if d.claims != nil {
-		a.setIdentityHeaders(h, d.claims, d.rawToken)
+		// The client's X-authentik-* fields are dropped (dropForwarding),
+		// so the rendered ones replace them.
+		if identity = a.renderedIdentity(d); identity != nil {
+			a.setAttributeHeaders(h, d.claims)
+		} else {
+			a.setIdentityHeaders(h, d.claims, d.rawToken)
+		}
 		if d.Rule == RuleBearer || d.Rule == RuleBasic {
 			// The credentials were for the outpost, not the application.
 			drop = dropForwardingAndAuthorization
@@ -183,7 +190,7 @@ func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 		scheme = "https"
 	}
 	err := a.proxy.tr.Forward(w, &upstream.Request{
-		In: r, URL: upstreamURL(dest, r.URL), Host: host, Header: h, Drop: drop,
+		In: r, URL: upstreamURL(dest, r.URL), Host: host, Header: h, Fields: identity, Drop: drop,
 		ResponseHeader: a.proxy.poweredBy,
 		Observe: func(took time.Duration) {
 			a.deps.Metrics.observeUpstream(a.deps.OutpostName, r.Method, scheme, r.Host, dest.Host, took)

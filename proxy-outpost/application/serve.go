@@ -103,6 +103,7 @@ func (a *App) handleDebug(w http.ResponseWriter, r *http.Request) {
 		target, source = u, "x-original"
 	}
 	d := a.decide(r.Context(), r, target)
+	d.URL = target.String()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]any{

@@ -623,3 +623,37 @@ func TestHandedConnCloseWrite(t *testing.T) {
 		assert.True(t, ok)
 	})
 }
+
+// TestAppendFields: pre-rendered fields go out with the header, after the
+// map's, whether the body fits the buffer or not; once the header went out
+// they are not sent.
+func TestAppendFields(t *testing.T) {
+	t.Parallel()
+	type appender interface{ AppendFields([]byte) }
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Map", "m")
+		w.(appender).AppendFields([]byte("X-User: alice\r\n"))
+		w.(appender).AppendFields([]byte("X-Groups: a|b\r\n"))
+		switch r.URL.Path {
+		case "/large":
+			_, _ = w.Write([]byte(strings.Repeat("x", 3*bufferBeforeChunking)))
+		case "/late":
+			w.(http.Flusher).Flush()
+			w.(appender).AppendFields([]byte("X-Late: 1\r\n"))
+		}
+	})
+	addr, _ := startHTTP1(t, h, nil)
+	for _, path := range []string{"/", "/large", "/late"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			o := run(t, addr, one(get(path), "GET"))
+			require.Len(t, o.Responses, 1)
+			resp := o.Responses[0]
+			require.Empty(t, resp.Err)
+			assert.Equal(t, []string{"alice"}, resp.Header.Values("X-User"))
+			assert.Equal(t, []string{"a|b"}, resp.Header.Values("X-Groups"))
+			assert.Equal(t, "m", resp.Header.Get("X-Map"))
+			assert.Empty(t, resp.Header.Values("X-Late"))
+		})
+	}
+}

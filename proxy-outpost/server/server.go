@@ -268,6 +268,7 @@ func (s *Server) requestHost(r *http.Request) string {
 
 // Handler serves every request of the HTTP and HTTPS listeners.
 func (s *Server) Handler() http.Handler {
+	poweredBy := []string{"authentik_proxy2"}
 	static := http.StripPrefix(application.PathPrefix+"/static/", http.FileServer(http.FS(mustSub(staticFiles, "static"))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -299,7 +300,8 @@ func (s *Server) Handler() http.Handler {
 			})
 			return
 		}
-		w.Header().Set("X-Powered-By", "authentik_proxy2")
+		// Shared and never changed: Header.Set would allocate it per request.
+		w.Header()["X-Powered-By"] = poweredBy
 		a.ServeHTTP(w, r)
 	})
 }

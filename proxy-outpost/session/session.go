@@ -34,6 +34,7 @@ package session
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -80,6 +81,33 @@ type Session struct {
 	// epochKey caches the cache key of the user's epoch (a SHA-256 of
 	// the subject) with the decoded session.
 	epochKey string
+	// memo is shared by the copies Load hands out of one decoding.
+	memo *memo
+}
+
+// memo holds what is derived from one decoded version of a session.
+type memo struct {
+	rendered atomic.Pointer[[]byte]
+}
+
+// Rendered returns render(sess), computed once per decoded version of the
+// session and shared by every request that loads that version: the
+// identity headers of a session are the same bytes on every request, and
+// building them was a large part of a forward-auth check. render must
+// depend only on the session and on what is fixed for the store's
+// lifetime. Save starts afresh, so a session changed by a refresh is
+// rendered again.
+func (sess *Session) Rendered(render func(*Session) []byte) []byte {
+	m := sess.memo
+	if m == nil {
+		return render(sess)
+	}
+	if b := m.rendered.Load(); b != nil {
+		return *b
+	}
+	b := render(sess)
+	m.rendered.Store(&b)
+	return b
 }
 
 // Login is a login in progress, between /start and /callback.

@@ -216,6 +216,7 @@ func (s *Store) open(id ID, blob []byte) (*Session, error) {
 		return nil, err
 	}
 	sess.epochKey = sess.epochCacheKey()
+	sess.memo = new(memo)
 	s.decoded.put(id.key, blob, sess)
 	c := *sess
 	return &c, nil
@@ -263,6 +264,8 @@ func (s *Store) Save(ctx context.Context, id ID, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("encode session: %w", err)
 	}
+	// What was derived from the previous version no longer holds.
+	sess.memo = new(memo)
 	g, err := s.aead(id)
 	if err != nil {
 		return err

@@ -315,3 +315,44 @@ func TestEpochsThroughNear(t *testing.T) {
 		return err != nil
 	}, 10*time.Second, 5*time.Millisecond)
 }
+
+// TestRenderedOncePerVersion: what a session renders is computed once per
+// stored version and again after the session changes.
+func TestRenderedOncePerVersion(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	s := newStore(t, cache.NewMemory(100), clk)
+	ctx := t.Context()
+	id, err := s.NewID()
+	require.NoError(t, err)
+	require.NoError(t, s.Save(ctx, id, &session.Session{Claims: session.Claims{Sub: "u", PreferredUsername: "alice"}}))
+	renders := 0
+	render := func(sess *session.Session) []byte {
+		renders++
+		return []byte(sess.Claims.PreferredUsername)
+	}
+	for range 3 {
+		sess, err := s.Load(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, "alice", string(sess.Rendered(render)))
+	}
+	assert.Equal(t, 1, renders)
+
+	// A refresh changes the session and saves it: the request that did it
+	// and the following ones see the new claims.
+	sess, err := s.Load(ctx, id)
+	require.NoError(t, err)
+	sess.Claims.PreferredUsername = "alice2"
+	require.NoError(t, s.Save(ctx, id, sess))
+	assert.Equal(t, "alice2", string(sess.Rendered(render)))
+	sess, err = s.Load(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, "alice2", string(sess.Rendered(render)))
+
+	// A session built by hand (no decoding) renders every time.
+	fresh := &session.Session{Claims: session.Claims{PreferredUsername: "bob"}}
+	before := renders
+	assert.Equal(t, "bob", string(fresh.Rendered(render)))
+	assert.Equal(t, "bob", string(fresh.Rendered(render)))
+	assert.Equal(t, before+2, renders)
+}

@@ -29,6 +29,10 @@ type Request struct {
 	Host string
 	// Header fields are added, replacing the client's of the same name.
 	Header http.Header
+	// Fields are header lines rendered beforehand ("Name: value\r\n", as
+	// the fields package writes them), sent as they are. They replace
+	// nothing: Drop must drop the client's fields of those names.
+	Fields []byte
 	// Drop reports client fields (canonical names) not to forward.
 	Drop func(key string) bool
 	// ResponseHeader fields are set on the response to the client.
@@ -137,7 +141,7 @@ func (t *Transport) readResponse(w http.ResponseWriter, c *conn, r *Request, sta
 	// Informational responses: 103 Early Hints goes to the client (as
 	// ReverseProxy does), others (100, 102) are dropped.
 	for range 8 {
-		resp, err := http.ReadResponse(c.br, r.In)
+		resp, err := readResponseHead(c.br, r.In)
 		if err != nil {
 			return nil, err
 		}
@@ -234,6 +238,7 @@ func writeHead(bw *bufio.Writer, r *Request, upgrade string) error {
 	for k, vv := range r.Header {
 		fields.Write(bw, k, vv)
 	}
+	_, _ = bw.Write(r.Fields)
 	if headerHasToken(in.Header, "Te", "trailers") {
 		_, _ = bw.WriteString("Te: trailers\r\n")
 	}

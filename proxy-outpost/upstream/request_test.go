@@ -114,6 +114,18 @@ func TestRequestHead(t *testing.T) {
 			assert.Equal(t, []string{"k"}, fieldValues(cp.head, "X-Kept"))
 		},
 	}, {
+		name:    "Fields are sent as rendered, the client's dropped by Drop",
+		request: "GET / HTTP/1.1\r\nHost: h\r\nX-User: mallory\r\nX-Kept: k\r\n\r\n",
+		edit: func(r *Request) {
+			r.Fields = []byte("X-User: alice\r\nX-Groups: a|b\r\n")
+			r.Drop = func(k string) bool { return k == "X-User" }
+		},
+		check: func(t *testing.T, cp *captured, _ string) {
+			assert.Equal(t, []string{"alice"}, fieldValues(cp.head, "X-User"))
+			assert.Equal(t, []string{"a|b"}, fieldValues(cp.head, "X-Groups"))
+			assert.Equal(t, []string{"k"}, fieldValues(cp.head, "X-Kept"))
+		},
+	}, {
 		name:    "CR and LF in added values never split the head",
 		request: "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
 		edit: func(r *Request) {
