@@ -20,6 +20,25 @@ type Cache interface {
 	Delete(ctx context.Context, key string)
 }
 
+// Viewer is a Cache that can lend a stored value instead of copying it: a
+// local cache in front of Redis answers a hot key many thousand times a
+// second, and copying a session of a few kilobytes each time cost more
+// than the lookup.
+type Viewer interface {
+	// View is Get, but the value may be the cache's own: the caller must
+	// not change it (the cache replaces values, never changes them, so
+	// reading it stays safe however long it is kept).
+	View(ctx context.Context, key string) ([]byte, bool)
+}
+
+// View is c's View when c is a Viewer, and Get otherwise.
+func View(ctx context.Context, c Cache, key string) ([]byte, bool) {
+	if v, ok := c.(Viewer); ok {
+		return v.View(ctx, key)
+	}
+	return c.Get(ctx, key)
+}
+
 // Namespace returns a view of c whose keys are prefixed with parts, for
 // example Namespace(c, "outpost", outpostUUID, "provider", "3").
 //
@@ -61,6 +80,10 @@ func (n *namespaced) key(k string) string {
 
 func (n *namespaced) Get(ctx context.Context, key string) ([]byte, bool) {
 	return n.base.Get(ctx, n.key(key))
+}
+
+func (n *namespaced) View(ctx context.Context, key string) ([]byte, bool) {
+	return View(ctx, n.base, n.key(key))
 }
 
 func (n *namespaced) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {

@@ -475,3 +475,43 @@ func returns(t *testing.T, fn func()) {
 		t.Fatal(errors.New("calls did not return"))
 	}
 }
+
+// lender is a Viewer that counts how it was read.
+type lender struct {
+	cache.Cache
+	views, gets int
+}
+
+func (l *lender) View(_ context.Context, key string) ([]byte, bool) {
+	l.views++
+	return []byte("lent:" + key), true
+}
+
+func (l *lender) Get(ctx context.Context, key string) ([]byte, bool) {
+	l.gets++
+	return l.Cache.Get(ctx, key)
+}
+
+// TestView: View lends through namespaces when the cache can, and is Get
+// otherwise.
+func TestView(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l := &lender{Cache: cache.NewMemory(10)}
+	v, ok := cache.View(ctx, cache.Namespace(l, "a", "b"), "s:k")
+	require.True(t, ok)
+	assert.Equal(t, "lent:a:b:s%3Ak", string(v), "the namespaced, escaped key reaches the Viewer")
+	assert.Equal(t, 1, l.views)
+	assert.Zero(t, l.gets)
+
+	m := cache.NewMemory(10)
+	m.Set(ctx, "a:k", []byte("v"), time.Minute)
+	v, ok = cache.View(ctx, cache.Namespace(m, "a"), "k")
+	require.True(t, ok)
+	assert.Equal(t, "v", string(v))
+	v[0] = 'x'
+	got, _ := m.Get(ctx, "a:k")
+	assert.Equal(t, "v", string(got), "a cache that is no Viewer hands out a copy")
+	_, ok = cache.View(ctx, cache.Namespace(m, "a"), "absent")
+	assert.False(t, ok)
+}

@@ -84,8 +84,18 @@ func (n *Near) Live() bool { return n.live.Load() }
 
 // Get implements cache.Cache.
 func (n *Near) Get(ctx context.Context, key string) ([]byte, bool) {
+	v, ok := n.View(ctx, key)
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), v...), true
+}
+
+// View implements cache.Viewer: a local copy is lent, not copied (an
+// entry's value is replaced, never changed in place).
+func (n *Near) View(ctx context.Context, key string) ([]byte, bool) {
 	if !n.live.Load() {
-		return n.shared.Get(ctx, key)
+		return cache.View(ctx, n.shared, key)
 	}
 	now := time.Now()
 	n.mu.Lock()
@@ -95,8 +105,13 @@ func (n *Near) Get(ctx context.Context, key string) ([]byte, bool) {
 		if e.missing {
 			return nil, false
 		}
-		return append([]byte(nil), e.value...), true
+		return e.value, true
 	}
+	return n.fetch(ctx, key, now)
+}
+
+// fetch reads key from the shared cache and keeps a local copy.
+func (n *Near) fetch(ctx context.Context, key string, now time.Time) ([]byte, bool) {
 	before := n.gen.Load()
 	v, ok := n.shared.Get(ctx, key)
 	// A miss is kept only when it is a real answer from the shared cache:

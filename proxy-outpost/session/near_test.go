@@ -75,3 +75,33 @@ func TestNearWithoutSubscriptionReadsThrough(t *testing.T) {
 	assert.Equal(t, "changed", string(v), "no local copy while not subscribed")
 	assert.False(t, n.Live())
 }
+
+// TestNearViewLendsGetCopies: View lends the local copy; what Get returns
+// may be changed without changing the cache.
+func TestNearViewLendsGetCopies(t *testing.T) {
+	t.Parallel()
+	client := redis.NewClient(&redis.Options{Addr: outposttest.NeedRedis(t)})
+	prefix := "near-view-test:" + time.Now().Format("150405.000000000") + ":"
+	t.Cleanup(func() {
+		_ = client.Del(context.Background(), prefix+"k").Err()
+		_ = client.Close()
+	})
+	shared := cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
+	n := session.NewNear(shared, client, session.NearOptions{Channel: prefix + "inv", Log: zerolog.Nop()})
+	go n.Run(t.Context())
+	require.Eventually(t, n.Live, 10*time.Second, 10*time.Millisecond)
+	ctx := t.Context()
+	n.Set(ctx, "k", []byte("value"), time.Minute)
+
+	got, ok := n.Get(ctx, "k")
+	require.True(t, ok)
+	got[0] = 'X'
+	lent, ok := n.View(ctx, "k")
+	require.True(t, ok)
+	assert.Equal(t, "value", string(lent))
+	again, ok := n.View(ctx, "k")
+	require.True(t, ok)
+	assert.Same(t, &lent[0], &again[0], "the local copy is lent, not copied")
+	_, ok = n.View(ctx, "absent")
+	assert.False(t, ok)
+}

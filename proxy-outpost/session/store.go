@@ -187,7 +187,9 @@ func (s *Store) Load(ctx context.Context, id ID) (*Session, error) {
 	if id.IsZero() {
 		return nil, ErrNotFound
 	}
-	blob, ok := s.p.Get(ctx, id.key)
+	// Lent, not copied (a Near's local copy): a copy of a few kilobytes
+	// per request was a third of the lookup. open does not change it.
+	blob, ok := cache.View(ctx, s.p, id.key)
 	if !ok {
 		return nil, ErrNotFound
 	}
@@ -326,7 +328,7 @@ func (sess *Session) epochCacheKey() string {
 }
 
 func (s *Store) epochAt(ctx context.Context, c cache.Cache, key string) uint64 {
-	b, ok := c.Get(ctx, key)
+	b, ok := cache.View(ctx, c, key)
 	if !ok || len(b) != 8 {
 		return 0
 	}
