@@ -1,7 +1,9 @@
 // Package http1 serves plain HTTP/1.1 keep-alive connections on a lean
-// loop: one goroutine per connection reads a request with
-// http.ReadRequest, runs the handler and writes the response, with no
-// goroutine, timer or context per request.
+// loop: one goroutine per connection reads a request (the common head
+// with parseRequest, which takes only what it parses exactly as
+// http.ReadRequest does, anything else with http.ReadRequest), runs the
+// handler and writes the response, with no goroutine, timer or context
+// per request.
 //
 // net/http's server starts a background read on every request (to notice
 // a client hanging up) and stops it again afterwards; behind a reverse
@@ -31,6 +33,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/outpost-go/outposts/proxy-outpost/internal/head"
 )
 
 // Defaults for Server's zero values.
@@ -317,7 +321,13 @@ func (c *conn) serveOne() error {
 	peeked, _ := c.br.Peek(n)
 	c.head = append(c.head[:0], peeked...)
 	before := c.br.Buffered()
-	req, perr := http.ReadRequest(c.br)
+	req, ok := parseRequest(peeked)
+	var perr error
+	if ok {
+		_, _ = c.br.Discard(n)
+	} else {
+		req, perr = http.ReadRequest(c.br)
+	}
 	consumed := before - c.br.Buffered()
 	if perr != nil || !servable(req) {
 		if consumed > n {
@@ -490,20 +500,7 @@ func headerEnd(br *bufio.Reader) (int, error) {
 
 // blankLine returns the end of the first "\n\n" or "\n\r\n" at or after
 // from, or -1.
-func blankLine(b []byte, from int) int {
-	for i := from; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
-		}
-		if i+1 < len(b) && b[i+1] == '\n' {
-			return i + 2
-		}
-		if i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n' {
-			return i + 3
-		}
-	}
-	return -1
-}
+func blankLine(b []byte, from int) int { return head.BlankLine(b, from) }
 
 // requestBody is a Content-Length request body read straight from the
 // connection.

@@ -1,0 +1,82 @@
+package head
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFields(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		in     string
+		want   http.Header
+		length int64
+		ok     bool
+	}{
+		{"no fields", "\r\n", http.Header{}, -1, true},
+		{"fields", "A: 1\r\nb-c:2\r\nA: 3 \t\r\n\r\n", http.Header{"A": {"1", "3"}, "B-C": {"2"}}, -1, true},
+		{"Content-Length", "content-length: 42\n\n", http.Header{"Content-Length": {"42"}}, 42, true},
+		{"Content-Length 0", "Content-Length: 0\r\n\r\n", http.Header{"Content-Length": {"0"}}, 0, true},
+		{"no blank line", "A: 1\r\n", nil, 0, false},
+		{"bytes after the blank line", "A: 1\r\n\r\nB: 2\r\n\r\n", nil, 0, false},
+		{"Transfer-Encoding", "transfer-encoding: chunked\r\n\r\n", nil, 0, false},
+		{"Pragma", "Pragma: no-cache\r\n\r\n", nil, 0, false},
+		{"two Content-Lengths", "Content-Length: 1\r\nContent-Length: 1\r\n\r\n", nil, 0, false},
+		{"continuation", "A: 1\r\n 2\r\n\r\n", nil, 0, false},
+		{"CR in a value", "A: 1\r2\r\n\r\n", nil, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, vals := range [][]string{nil, make([]string, 8)} {
+				h, length, ok := Fields(tt.in, vals)
+				require.Equal(t, tt.ok, ok)
+				if ok {
+					assert.Equal(t, tt.want, h)
+					assert.Equal(t, tt.length, length)
+				}
+			}
+		})
+	}
+}
+
+func TestFieldsUseVals(t *testing.T) {
+	t.Parallel()
+	vals := make([]string, 4)
+	h, _, ok := Fields("A: 1\r\nB: 2\r\n\r\n", vals)
+	require.True(t, ok)
+	assert.Equal(t, []string{"1", "2", "", ""}, vals)
+	// Capped: an append leaves the neighbour alone.
+	h["A"] = append(h["A"], "x")
+	assert.Equal(t, []string{"2"}, h["B"])
+	assert.Equal(t, "2", vals[1])
+}
+
+func TestFieldLine(t *testing.T) {
+	t.Parallel()
+	assert.True(t, FieldLine("Content-Type: text/html\r"))
+	assert.True(t, FieldLine("x:"))
+	assert.False(t, FieldLine(" folded"))
+	assert.False(t, FieldLine("no colon"))
+	assert.False(t, FieldLine("A : 1"))
+	assert.False(t, FieldLine(""))
+}
+
+// FuzzCanonicalKey: for any token, canonicalKey is what textproto makes.
+func FuzzCanonicalKey(f *testing.F) {
+	for _, seed := range []string{"host", "X-Original-URL", "www-authenticate", "a--b", strings.Repeat("ab-", 30)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, k string) {
+		if !IsToken(k) {
+			return
+		}
+		require.Equal(t, textproto.CanonicalMIMEHeaderKey(k), canonicalKey(k))
+	})
+}
