@@ -304,14 +304,23 @@ func (a *App) requestURL(r *http.Request) *url.URL {
 	}
 	u.Host = r.Host
 	if a.trusted(r) {
-		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+		if p := firstValue(field(r.Header, "X-Forwarded-Proto")); p == "http" || p == "https" {
 			u.Scheme = p
 		}
-		if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" {
+		if h := firstValue(field(r.Header, "X-Forwarded-Host")); h != "" {
 			u.Host = h
 		}
 	}
 	return &u
+}
+
+// field is h.Get for a key already in canonical form: Get checks and
+// canonicalises the key on every call, several times per request.
+func field(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func firstValue(v string) string {

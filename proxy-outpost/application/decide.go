@@ -63,7 +63,7 @@ func (a *App) decide(ctx context.Context, r *http.Request, target *url.URL) Deci
 		return d
 	}
 	if deref(a.cfg.InterceptHeaderAuth) {
-		if authz := r.Header.Get("Authorization"); authz != "" {
+		if authz := field(r.Header, "Authorization"); authz != "" {
 			claims, token, rule, err := a.headerAuth(ctx, authz)
 			if err == nil {
 				d.Allowed, d.Rule, d.claims, d.rawToken = true, rule, claims, token

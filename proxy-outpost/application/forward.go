@@ -9,7 +9,7 @@ import (
 // nginxForwardURL reads the URL nginx is authorising: X-Original-URI (a
 // path, placed on the request host) first, else X-Original-URL.
 func (a *App) nginxForwardURL(r *http.Request) (*url.URL, error) {
-	if ou := r.Header.Get("X-Original-URI"); ou != "" {
+	if ou := field(r.Header, "X-Original-Uri"); ou != "" {
 		u, err := url.ParseRequestURI(ou)
 		if err != nil {
 			return nil, ErrNoForwardURL
@@ -18,7 +18,7 @@ func (a *App) nginxForwardURL(r *http.Request) (*url.URL, error) {
 		u.Scheme, u.Host = base.Scheme, base.Host
 		return u, nil
 	}
-	if ou := r.Header.Get("X-Original-URL"); ou != "" {
+	if ou := field(r.Header, "X-Original-Url"); ou != "" {
 		u, err := url.Parse(ou)
 		if err != nil || u.Host == "" {
 			return nil, ErrNoForwardURL
@@ -34,9 +34,9 @@ func (a *App) traefikForwardURL(r *http.Request) (*url.URL, error) {
 	if !a.trusted(r) {
 		return nil, ErrNoForwardURL
 	}
-	proto := firstValue(r.Header.Get("X-Forwarded-Proto"))
-	host := firstValue(r.Header.Get("X-Forwarded-Host"))
-	uri := r.Header.Get("X-Forwarded-Uri")
+	proto := firstValue(field(r.Header, "X-Forwarded-Proto"))
+	host := firstValue(field(r.Header, "X-Forwarded-Host"))
+	uri := field(r.Header, "X-Forwarded-Uri")
 	if host == "" {
 		return nil, ErrNoForwardURL
 	}
@@ -176,5 +176,5 @@ func (a *App) allow(w http.ResponseWriter, r *http.Request, d Decision) {
 	} else {
 		a.setIdentityHeaders(h, d.claims, d.rawToken)
 	}
-	h["User-Agent"] = []string{r.Header.Get("User-Agent")}
+	h["User-Agent"] = []string{field(r.Header, "User-Agent")}
 }

@@ -218,10 +218,10 @@ func (a *App) setForwarded(h http.Header, r *http.Request) {
 		proto = "https"
 	}
 	if trusted {
-		if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" {
+		if v := firstValue(field(r.Header, "X-Forwarded-Host")); v != "" {
 			fhost = v
 		}
-		if v := firstValue(r.Header.Get("X-Forwarded-Proto")); v == "http" || v == "https" {
+		if v := firstValue(field(r.Header, "X-Forwarded-Proto")); v == "http" || v == "https" {
 			proto = v
 		}
 	}

@@ -256,7 +256,10 @@ func (s *Server) Trusted(r *http.Request) bool {
 // requestHost is the host the client asked for.
 func (s *Server) requestHost(r *http.Request) string {
 	if s.Trusted(r) {
-		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+		// The canonical key indexed directly: Header.Get would check and
+		// canonicalise it on every request.
+		if hv := r.Header["X-Forwarded-Host"]; len(hv) > 0 && hv[0] != "" {
+			h := hv[0]
 			if i := strings.IndexByte(h, ','); i >= 0 {
 				h = h[:i]
 			}
