@@ -97,11 +97,12 @@ func (n *namespaced) Delete(ctx context.Context, key string) {
 // escapeKeyPart makes ':' appear in a namespaced key only as the separator.
 // '%' is escaped too, otherwise "%3A" and ":" would encode the same.
 func escapeKeyPart(s string) string {
-	if !strings.ContainsAny(s, "%:") {
+	n := escapedLen(s)
+	if n == len(s) {
 		return s
 	}
 	var b strings.Builder
-	b.Grow(escapedLen(s))
+	b.Grow(n)
 	writeEscaped(&b, s)
 	return b.String()
 }
@@ -111,9 +112,15 @@ func escapedLen(s string) int {
 	return len(s) + 2*(strings.Count(s, "%")+strings.Count(s, ":"))
 }
 
+// writeEscaped writes s with '%' and ':' escaped. It looks for each with
+// IndexByte: the keys are hashes with a short prefix, and a scan for a
+// set of bytes (IndexAny) cost more than the rest of a lookup.
 func writeEscaped(b *strings.Builder, s string) {
-	for {
-		i := strings.IndexAny(s, "%:")
+	for len(s) > 0 {
+		i := strings.IndexByte(s, ':')
+		if j := strings.IndexByte(s, '%'); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
 		if i < 0 {
 			b.WriteString(s)
 			return

@@ -51,9 +51,14 @@ func TestEscapeKeyPart(t *testing.T) {
 		"%":      "%25",
 		"::":     "%3A%3A",
 		"ключ:1": "ключ%3A1",
+		"%:a%:":  "%25%3Aa%25%3A",
+		":%":     "%3A%25",
+		"s:hash": "s%3Ahash",
 	}
 	for in, want := range tests {
 		assert.Equal(t, want, escapeKeyPart(in), in)
+		n := Namespace(NewMemory(1), "p:x").(*namespaced)
+		assert.Equal(t, "p%3Ax:"+want, n.key(in), in)
 	}
 }
 
