@@ -163,18 +163,16 @@ func (t *Transport) readResponse(w http.ResponseWriter, c *conn, r *Request, sta
 	return nil, errors.New("too many informational responses")
 }
 
-// hopByHop are the fields that describe one connection, never forwarded
-// (RFC 9110 7.6.1), in canonical form.
-var hopByHop = map[string]bool{
-	"Connection":          true,
-	"Proxy-Connection":    true,
-	"Keep-Alive":          true,
-	"Proxy-Authenticate":  true,
-	"Proxy-Authorization": true,
-	"Te":                  true,
-	"Trailer":             true,
-	"Transfer-Encoding":   true,
-	"Upgrade":             true,
+// hopByHop reports the fields that describe one connection, never
+// forwarded (RFC 9110 7.6.1), in canonical form. A switch, not a map: it
+// runs on every field of every request and response.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
 // connectionListed reports the fields h's Connection header names.
@@ -227,7 +225,7 @@ func writeHead(bw *bufio.Writer, r *Request, upgrade string) error {
 	_, _ = bw.WriteString("\r\n")
 	listed := connectionListed(in.Header)
 	for k, vv := range in.Header {
-		if hopByHop[k] || listed[k] || k == "Content-Length" || k == "Host" || k == "Expect" {
+		if hopByHop(k) || listed[k] || k == "Content-Length" || k == "Host" || k == "Expect" {
 			continue
 		}
 		if _, replaced := r.Header[k]; replaced || (r.Drop != nil && r.Drop(k)) {
@@ -298,8 +296,12 @@ func removeHopByHop(h http.Header) http.Header {
 	for k := range connectionListed(h) {
 		delete(h, k)
 	}
-	for k := range hopByHop {
-		delete(h, k)
+	// The response's few fields are checked, rather than every hop-by-hop
+	// name deleted.
+	for k := range h {
+		if hopByHop(k) {
+			delete(h, k)
+		}
 	}
 	return h
 }
