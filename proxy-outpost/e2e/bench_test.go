@@ -80,12 +80,14 @@ func staticNginxConfig(dir string, port int, body string) string {
 //	forward: auth_request → the outpost (a)
 //	static:  auth_request → the static auth nginx, another process (b)
 //	inline:  auth_request answered by this nginx itself, no hop (c)
+//	static identity: auth_request → a static 200 carrying the outpost's
+//	         identity headers, another process (b')
 //	direct:  proxy_pass straight to the application (proxy-mode baseline)
 //
 // The three auth_request servers are the same but for where the auth
 // subrequest goes; every hop is an upstream block with keep-alive and
 // HTTP/1.1.
-func frontNginxConfig(dir string, appPort, authPort, forwardPort, staticPort, inlinePort, directPort int, outpost string, compare *compareOutpost) string {
+func frontNginxConfig(dir string, appPort, authPort, authIDPort, forwardPort, staticPort, staticIDPort, inlinePort, directPort int, outpost string, compare *compareOutpost) string {
 	var copyHeaders strings.Builder
 	for _, h := range benchIdentityHeaders {
 		fmt.Fprintf(&copyHeaders, "            auth_request_set $authentik_%s $upstream_http_x_authentik_%s;\n", h, h)
@@ -126,12 +128,14 @@ func frontNginxConfig(dir string, appPort, authPort, forwardPort, staticPort, in
     upstream app { server 127.0.0.1:%[1]d; keepalive %[3]d; }
     upstream static_auth { server 127.0.0.1:%[2]d; keepalive %[3]d; }
     upstream outpost { server %[4]s; keepalive %[3]d; }
+    upstream static_auth_id { server 127.0.0.1:%[5]d; keepalive %[3]d; }
 
-`, appPort, authPort, benchKeepalive, outpost) +
+`, appPort, authPort, benchKeepalive, outpost, authIDPort) +
 		compare.upstream() +
 		protected(forwardPort, "/outpost.goauthentik.io/auth/nginx", "/outpost.goauthentik.io", authHop("outpost")) +
 		compare.server(protected, authHop) +
 		protected(staticPort, "/auth-static", "= /auth-static", authHop("static_auth")) +
+		protected(staticIDPort, "/auth-static-id", "= /auth-static-id", authHop("static_auth_id")) +
 		protected(inlinePort, "/auth-inline", "= /auth-inline", "            return 200;\n") +
 		fmt.Sprintf(`    server {
         listen 127.0.0.1:%d;
@@ -139,6 +143,31 @@ func frontNginxConfig(dir string, appPort, authPort, forwardPort, staticPort, in
     }
 }
 `, directPort)
+}
+
+// identityAuthNginxConfig is the like-for-like forward-auth baseline's
+// auth server (b'): a static 200 with every header the outpost's answer
+// has (ident), the same values, so the front nginx copies the same
+// identity headers as with the outpost and the application receives them.
+func identityAuthNginxConfig(dir string, port int, ident http.Header) string {
+	var addHeaders strings.Builder
+	for name, vv := range ident {
+		switch name {
+		case "Date", "Content-Length", "Content-Type", "Connection":
+			continue
+		}
+		for _, v := range vv {
+			fmt.Fprintf(&addHeaders, "            add_header %s %s always;\n", name, nginxQuote(v))
+		}
+	}
+	return nginxPreamble(dir) + fmt.Sprintf(`    server {
+        listen 127.0.0.1:%d;
+        location / {
+%s            return 200;
+        }
+    }
+}
+`, port, addHeaders.String())
 }
 
 // identityNginxConfig is the like-for-like proxy-mode baseline (d'),
@@ -387,6 +416,7 @@ func TestBenchmark(t *testing.T) {
 
 	appPort, authPort := freePort(t), freePort(t)
 	fwdPort, staticPort, inlinePort, directPort, outpostPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	staticIDPort, authIDPort := freePort(t), freePort(t)
 	appURL := fmt.Sprintf("http://127.0.0.1:%d", appPort)
 	core := proxyCore(t, outpostPort, appURL, devcoretest.WithBlueprint("zz-bench.yaml", fmt.Sprintf(`version: 1
 entries:
@@ -465,8 +495,8 @@ entries:
 		meter.add("nginx "+name, cmd.Process.Pid)
 	}
 	startNginx("front", func(dir string) string {
-		return frontNginxConfig(dir, appPort, authPort, fwdPort, staticPort, inlinePort, directPort, inst.Addr, compare)
-	}, fwdPort, staticPort, inlinePort, directPort)
+		return frontNginxConfig(dir, appPort, authPort, authIDPort, fwdPort, staticPort, staticIDPort, inlinePort, directPort, inst.Addr, compare)
+	}, fwdPort, staticPort, staticIDPort, inlinePort, directPort)
 	startNginx("auth", func(dir string) string { return staticNginxConfig(dir, authPort, "") }, authPort)
 	startNginx("app", func(dir string) string { return staticNginxConfig(dir, appPort, "ok\n") }, appPort)
 	meter.names = append(meter.names, "wrk")
@@ -509,6 +539,7 @@ entries:
 	}
 	directIDPort := freePort(t)
 	startNginx("front'", func(dir string) string { return identityNginxConfig(dir, appPort, directIDPort, ident) }, directIDPort)
+	startNginx("auth'", func(dir string) string { return identityAuthNginxConfig(dir, authIDPort, ident) }, authIDPort)
 	// startNginx appended it after wrk; wrk stays last.
 	meter.names = append(slices.DeleteFunc(meter.names, func(n string) bool { return n == "wrk" }), "wrk")
 
@@ -518,19 +549,20 @@ entries:
 	fwd := &benchCase{key: "a", name: "auth_request -> outpost", url: local(fwdPort),
 		host: fmt.Sprintf("bench.localhost:%d", fwdPort), cookie: cookieFor(fwdApp + "/"), profileName: "forward"}
 	static := &benchCase{key: "b", name: "auth_request -> static 200 (nginx)", url: local(staticPort)}
+	staticID := &benchCase{key: "b'", name: "auth_request -> static 200 + identity", url: local(staticIDPort)}
 	inline := &benchCase{key: "c", name: "auth_request -> in-nginx return 200", url: local(inlinePort)}
 	proxy := &benchCase{key: "p", name: "proxy mode (outpost -> app)", url: local(outpostPort),
 		host: fmt.Sprintf("app.localhost:%d", outpostPort), cookie: cookieFor(proxyApp + "/"), profileName: "proxy"}
 	direct := &benchCase{key: "d", name: "nginx proxy_pass -> app", url: local(directPort)}
 	directID := &benchCase{key: "d'", name: "nginx proxy_pass + identity -> app", url: local(directIDPort)}
-	cases := []*benchCase{fwd, static, inline, proxy, directID, direct}
+	cases := []*benchCase{fwd, static, staticID, inline, proxy, directID, direct}
 	var fwdCompare, proxyCompare *benchCase
 	if compare != nil {
 		fwdCompare = &benchCase{key: "a'", name: "auth_request -> compared outpost", url: local(compare.forwardPort),
 			host: fmt.Sprintf("bench.localhost:%d", compare.forwardPort), cookie: fwd.cookie}
 		proxyCompare = &benchCase{key: "p'", name: "proxy mode (compared outpost)", url: "http://" + compareInst.Addr + "/",
 			host: proxy.host, cookie: proxy.cookie}
-		cases = []*benchCase{fwd, fwdCompare, static, inline, proxy, proxyCompare, directID, direct}
+		cases = []*benchCase{fwd, fwdCompare, static, staticID, inline, proxy, proxyCompare, directID, direct}
 	}
 
 	// Warm every pool (keep-alive connections, session caches) first.
@@ -602,6 +634,8 @@ entries:
 		fmt.Fprintf(&report, "  %-42s %9.2f %-19s   %s\n", label, median(rs), target, strings.Join(per, " "))
 	}
 	ratio("forward auth (a)/(b)", fwd, static, "(target >= 0.80)")
+	ratio("context: (a)/(b'), same headers", fwd, staticID, "")
+	ratio("context: (b')/(b), the headers alone", staticID, static, "")
 	ratio("context: (a)/(c)", fwd, inline, "")
 	ratio("context: (b)/(c)", static, inline, "")
 	ratio("proxy mode (p)/(d)", proxy, direct, "(target >= 0.70)")
