@@ -8,8 +8,10 @@
 // deletions on the copy, sorted header writing, and two goroutines per
 // upstream connection handing each exchange over channels. Here the
 // request head is written once, straight from the client's headers, and
-// the response is read with http.ReadResponse (net/http's parser) on the
-// same goroutine. The behaviour a client or an application sees is
+// the response is read on the same goroutine: a plain Content-Length
+// response by a strict parser that takes only what http.ReadResponse
+// would read the same way (parse.go, fuzzed against it), any other by
+// http.ReadResponse itself. The behaviour a client or an application sees is
 // ReverseProxy's: hop-by-hop headers dropped both ways, trailers, 1xx
 // Early Hints, streaming responses flushed as they arrive, and protocol
 // upgrades (WebSocket) spliced after the 101.
