@@ -25,6 +25,7 @@ import (
 
 	"github.com/outpost-go/outposts/authclient/cache"
 	"github.com/outpost-go/outposts/proxy-outpost/idtoken"
+	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
@@ -304,23 +305,14 @@ func (a *App) requestURL(r *http.Request) *url.URL {
 	}
 	u.Host = r.Host
 	if a.trusted(r) {
-		if p := firstValue(field(r.Header, "X-Forwarded-Proto")); p == "http" || p == "https" {
+		if p := firstValue(fields.Value(r.Header, "X-Forwarded-Proto")); p == "http" || p == "https" {
 			u.Scheme = p
 		}
-		if h := firstValue(field(r.Header, "X-Forwarded-Host")); h != "" {
+		if h := firstValue(fields.Value(r.Header, "X-Forwarded-Host")); h != "" {
 			u.Host = h
 		}
 	}
 	return &u
-}
-
-// field is h.Get for a key already in canonical form: Get checks and
-// canonicalises the key on every call, several times per request.
-func field(h http.Header, canonicalKey string) string {
-	if v := h[canonicalKey]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }
 
 func firstValue(v string) string {

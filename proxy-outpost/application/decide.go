@@ -16,6 +16,7 @@ import (
 	"goauthentik.io/api/v3"
 	"golang.org/x/oauth2"
 
+	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
@@ -63,7 +64,7 @@ func (a *App) decide(ctx context.Context, r *http.Request, target *url.URL) Deci
 		return d
 	}
 	if deref(a.cfg.InterceptHeaderAuth) {
-		if authz := field(r.Header, "Authorization"); authz != "" {
+		if authz := fields.Value(r.Header, "Authorization"); authz != "" {
 			claims, token, rule, err := a.headerAuth(ctx, authz)
 			if err == nil {
 				d.Allowed, d.Rule, d.claims, d.rawToken = true, rule, claims, token

@@ -4,12 +4,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
 )
 
 // nginxForwardURL reads the URL nginx is authorising: X-Original-URI (a
 // path, placed on the request host) first, else X-Original-URL.
 func (a *App) nginxForwardURL(r *http.Request) (*url.URL, error) {
-	if ou := field(r.Header, "X-Original-Uri"); ou != "" {
+	if ou := fields.Value(r.Header, "X-Original-Uri"); ou != "" {
 		u, err := url.ParseRequestURI(ou)
 		if err != nil {
 			return nil, ErrNoForwardURL
@@ -18,7 +20,7 @@ func (a *App) nginxForwardURL(r *http.Request) (*url.URL, error) {
 		u.Scheme, u.Host = base.Scheme, base.Host
 		return u, nil
 	}
-	if ou := field(r.Header, "X-Original-Url"); ou != "" {
+	if ou := fields.Value(r.Header, "X-Original-Url"); ou != "" {
 		u, err := url.Parse(ou)
 		if err != nil || u.Host == "" {
 			return nil, ErrNoForwardURL
@@ -34,9 +36,9 @@ func (a *App) traefikForwardURL(r *http.Request) (*url.URL, error) {
 	if !a.trusted(r) {
 		return nil, ErrNoForwardURL
 	}
-	proto := firstValue(field(r.Header, "X-Forwarded-Proto"))
-	host := firstValue(field(r.Header, "X-Forwarded-Host"))
-	uri := field(r.Header, "X-Forwarded-Uri")
+	proto := firstValue(fields.Value(r.Header, "X-Forwarded-Proto"))
+	host := firstValue(fields.Value(r.Header, "X-Forwarded-Host"))
+	uri := fields.Value(r.Header, "X-Forwarded-Uri")
 	if host == "" {
 		return nil, ErrNoForwardURL
 	}
@@ -166,15 +168,9 @@ func (a *App) allow(w http.ResponseWriter, r *http.Request, d Decision) {
 		return
 	}
 	h := w.Header()
-	if fa, ok := w.(fieldAppender); ok {
-		if block := a.renderedIdentity(d); block != nil {
-			fa.AppendFields(block)
-			a.setAttributeHeaders(h, d.claims)
-		} else {
-			a.setIdentityHeaders(h, d.claims, d.rawToken)
-		}
-	} else {
-		a.setIdentityHeaders(h, d.claims, d.rawToken)
+	fa, rendered := w.(fieldAppender)
+	if block := a.writeIdentity(h, d, rendered); block != nil {
+		fa.AppendFields(block)
 	}
-	h["User-Agent"] = []string{field(r.Header, "User-Agent")}
+	h["User-Agent"] = []string{fields.Value(r.Header, "User-Agent")}
 }

@@ -120,13 +120,25 @@ func (a *App) identityFields(c *session.Claims, rawToken string) []byte {
 	return buf.Bytes()
 }
 
-// renderedIdentity is identityFields for d, rendered once per decoded
-// session.
-func (a *App) renderedIdentity(d Decision) []byte {
-	if d.sess != nil {
-		return d.sess.Rendered(func(s *session.Session) []byte { return a.identityFields(&s.Claims, s.RawToken) })
+// writeIdentity writes the identity of an allowed decision into h. When
+// rendered is set (the writer sends pre-rendered fields), the X-authentik-*
+// fields are returned as bytes instead, rendered once per decoded session,
+// unless additionalHeaders replace one of them.
+func (a *App) writeIdentity(h http.Header, d Decision, rendered bool) []byte {
+	if rendered {
+		var block []byte
+		if d.sess != nil {
+			block = d.sess.Rendered(func(s *session.Session) []byte { return a.identityFields(&s.Claims, s.RawToken) })
+		} else {
+			block = a.identityFields(d.claims, d.rawToken)
+		}
+		if block != nil {
+			a.setAttributeHeaders(h, d.claims)
+			return block
+		}
 	}
-	return a.identityFields(d.claims, d.rawToken)
+	a.setIdentityHeaders(h, d.claims, d.rawToken)
+	return nil
 }
 
 // canonicalIdentityHeaders are IdentityHeaders in canonical form, in the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
 	"github.com/outpost-go/outposts/proxy-outpost/upstream"
 )
 
@@ -175,11 +176,7 @@ func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 	if d.claims != nil {
 		// The client's X-authentik-* fields are dropped (dropForwarding),
 		// so the rendered ones replace them.
-		if identity = a.renderedIdentity(d); identity != nil {
-			a.setAttributeHeaders(h, d.claims)
-		} else {
-			a.setIdentityHeaders(h, d.claims, d.rawToken)
-		}
+		identity = a.writeIdentity(h, d, true)
 		if d.Rule == RuleBearer || d.Rule == RuleBasic {
 			// The credentials were for the outpost, not the application.
 			drop = dropForwardingAndAuthorization
@@ -218,10 +215,10 @@ func (a *App) setForwarded(h http.Header, r *http.Request) {
 		proto = "https"
 	}
 	if trusted {
-		if v := firstValue(field(r.Header, "X-Forwarded-Host")); v != "" {
+		if v := firstValue(fields.Value(r.Header, "X-Forwarded-Host")); v != "" {
 			fhost = v
 		}
-		if v := firstValue(field(r.Header, "X-Forwarded-Proto")); v == "http" || v == "https" {
+		if v := firstValue(fields.Value(r.Header, "X-Forwarded-Proto")); v == "http" || v == "https" {
 			proto = v
 		}
 	}

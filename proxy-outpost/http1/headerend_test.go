@@ -10,41 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestBlankLine(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		name string
-		in   string
-		from int
-		want int
-	}{
-		{"empty", "", 0, -1},
-		{"no blank line", "GET / HTTP/1.1\r\nHost: a\r\n", 0, -1},
-		{"CRLF", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0, 27},
-		{"CRLF with body", "GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 0, 27},
-		{"bare LF", "GET / HTTP/1.1\nHost: a\n\n", 0, 24},
-		{"LF then CRLF", "GET / HTTP/1.1\nHost: a\n\r\n", 0, 25},
-		{"CRLF then LF", "GET / HTTP/1.1\r\nHost: a\r\n\n", 0, 26},
-		{"only LF LF", "\n\n", 0, 2},
-		{"only CRLF CRLF", "\r\n\r\n", 0, 4},
-		{"CR alone is no line end", "a\r\r\n", 0, -1},
-		{"LF CR without LF", "a\n\r", 0, -1},
-		{"LF CR CR LF is not blank", "a\n\r\r\n", 0, -1},
-		{"first of two", "a\n\nb\n\n", 0, 3},
-		{"from skips the first", "a\n\nb\n\n", 3, 6},
-		{"from at the LF", "abc\n\r\n", 3, 6},
-		{"from past the LF", "abc\n\r\n", 4, -1},
-		{"from at the end", "a\n\n", 3, -1},
-		{"space line is a continuation", "a\n \n", 0, -1},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			assert.Equal(t, tc.want, blankLine([]byte(tc.in), tc.from))
-		})
-	}
-}
-
 // piecesReader returns its pieces one Read at a time, then EOF.
 type piecesReader struct{ pieces []string }
 

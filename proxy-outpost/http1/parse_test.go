@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/outpost-go/outposts/proxy-outpost/internal/head"
 )
 
 // nginxSubrequest is what nginx's auth_request sends for every request it
@@ -266,7 +268,7 @@ func FuzzParseRequest(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n := blankLine(data, 0)
+		n := head.BlankLine(data, 0)
 		if n < 0 {
 			return
 		}
@@ -289,7 +291,7 @@ func FuzzParseRequestParts(f *testing.F) {
 	f.Add("/p?", "Connection: keep-alive, close\r\nX-B:\t \r\n")
 	f.Fuzz(func(t *testing.T, target, fields string) {
 		data := "GET " + target + " HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n"
-		n := blankLine([]byte(data), 0)
+		n := head.BlankLine([]byte(data), 0)
 		if n < 0 {
 			return
 		}

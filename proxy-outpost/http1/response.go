@@ -59,7 +59,7 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.status = code
-	if cl := first(w.h, "Content-Length"); cl != "" {
+	if cl := fields.Value(w.h, "Content-Length"); cl != "" {
 		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
 			w.declared = v
 		} else {
@@ -137,7 +137,7 @@ func (w *response) writeHeader(done bool, p []byte) error {
 	// and map insertions per response less.
 	_, hasDate := h["Date"]
 	contentLength := int64(-1)
-	if _, ok := h["Content-Type"]; !ok && w.written > 0 && bodyAllowed(w.status) && first(h, "Content-Encoding") == "" {
+	if _, ok := h["Content-Type"]; !ok && w.written > 0 && bodyAllowed(w.status) && fields.Value(h, "Content-Encoding") == "" {
 		sniff := w.buf
 		if len(sniff) < 512 && len(p) > 0 {
 			sniff = append(sniff[:len(sniff):len(sniff)], p[:min(len(p), 512-len(sniff))]...)
@@ -159,7 +159,7 @@ func (w *response) writeHeader(done bool, p []byte) error {
 	default:
 		w.chunked = true
 	}
-	if hasToken(first(h, "Connection"), "close") {
+	if hasToken(fields.Value(h, "Connection"), "close") {
 		w.closeAfter = true
 	}
 	if w.closeAfter {
@@ -349,15 +349,6 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 		_, _ = bw.WriteString("status code " + strconv.Itoa(code))
 	}
 	_, _ = bw.WriteString("\r\n")
-}
-
-// first is h.Get for a canonical key, without checking and canonicalising
-// the key on every call.
-func first(h http.Header, canonicalKey string) string {
-	if v := h[canonicalKey]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }
 
 func hasToken(v, token string) bool {

@@ -298,7 +298,7 @@ func (c *conn) serveOne() error {
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return net.ErrClosed
 	}
-	if buf, _ := c.br.Peek(c.br.Buffered()); blankLine(buf, 0) < 0 {
+	if buf, _ := c.br.Peek(c.br.Buffered()); head.BlankLine(buf, 0) < 0 {
 		// The rest of the header block is yet to come, within the
 		// header timeout. (A block that came whole, the usual case,
 		// spares the deadline.)
@@ -375,7 +375,7 @@ func (c *conn) serveOne() error {
 	if w.closeAfter {
 		return errClose
 	}
-	if buf, _ := c.br.Peek(c.br.Buffered()); blankLine(buf, 0) < 0 {
+	if buf, _ := c.br.Peek(c.br.Buffered()); head.BlankLine(buf, 0) < 0 {
 		// Flush unless a whole next request is already here: pipelined
 		// requests share one flush, and nothing waits for bytes that may
 		// never come.
@@ -479,7 +479,7 @@ func headerEnd(br *bufio.Reader) (int, error) {
 	from := 0
 	for {
 		buf, _ := br.Peek(br.Buffered())
-		if i := blankLine(buf, from); i >= 0 {
+		if i := head.BlankLine(buf, from); i >= 0 {
 			return i, nil
 		}
 		if len(buf) >= br.Size() {
@@ -497,10 +497,6 @@ func headerEnd(br *bufio.Reader) (int, error) {
 		}
 	}
 }
-
-// blankLine returns the end of the first "\n\n" or "\n\r\n" at or after
-// from, or -1.
-func blankLine(b []byte, from int) int { return head.BlankLine(b, from) }
 
 // requestBody is a Content-Length request body read straight from the
 // connection.

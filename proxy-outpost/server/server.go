@@ -33,6 +33,7 @@ import (
 	"github.com/outpost-go/outposts/authclient/proxyproto"
 	"github.com/outpost-go/outposts/proxy-outpost/application"
 	"github.com/outpost-go/outposts/proxy-outpost/http1"
+	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
@@ -256,10 +257,7 @@ func (s *Server) Trusted(r *http.Request) bool {
 // requestHost is the host the client asked for.
 func (s *Server) requestHost(r *http.Request) string {
 	if s.Trusted(r) {
-		// The canonical key indexed directly: Header.Get would check and
-		// canonicalise it on every request.
-		if hv := r.Header["X-Forwarded-Host"]; len(hv) > 0 && hv[0] != "" {
-			h := hv[0]
+		if h := fields.Value(r.Header, "X-Forwarded-Host"); h != "" {
 			if i := strings.IndexByte(h, ','); i >= 0 {
 				h = h[:i]
 			}

@@ -1,16 +1,10 @@
 package session_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
 
 	"github.com/outpost-go/outposts/authclient/cache"
-	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
@@ -18,17 +12,9 @@ import (
 // runs it: a namespaced store over a live Near in front of Redis, with a
 // session the size of a real one (tokens included).
 func BenchmarkLoad(b *testing.B) {
-	client := redis.NewClient(&redis.Options{Addr: outposttest.NeedRedis(b)})
-	prefix := "session-bench:" + time.Now().Format("150405.000000000") + ":"
-	b.Cleanup(func() { _ = client.Close() })
-	shared := cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	near := session.NewNear(shared, client, session.NearOptions{Channel: prefix + "inv", Log: zerolog.Nop()})
-	go near.Run(ctx)
-	for !near.Live() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	client, shared, prefix := sharedRedis(b, "session-bench")
+	near := liveNear(b, shared, client, prefix+"inv")
+	ctx := b.Context()
 	ns := cache.Namespace(near, "outpost", "x", "provider", "1", "session")
 	s, err := session.New(ns, "cookie-secret", session.Options{Payloads: ns, Epochs: ns})
 	if err != nil {

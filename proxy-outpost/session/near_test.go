@@ -5,34 +5,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outpost-go/outposts/authclient/cache"
-	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 	"github.com/outpost-go/outposts/proxy-outpost/session"
 )
 
 func TestNearInvalidation(t *testing.T) {
 	t.Parallel()
-	client := redis.NewClient(&redis.Options{Addr: outposttest.NeedRedis(t)})
-	prefix := "near-test:" + t.Name() + ":" + time.Now().Format("150405.000000000") + ":"
-	t.Cleanup(func() {
-		_ = client.Del(context.Background(), prefix+"k", prefix+"absent").Err()
-		_ = client.Close()
-	})
-	shared := cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	mk := func() *session.Near {
-		n := session.NewNear(shared, client, session.NearOptions{Channel: "near-test:" + t.Name(), Log: zerolog.Nop()})
-		go n.Run(ctx)
-		require.Eventually(t, n.Live, 10*time.Second, 10*time.Millisecond)
-		return n
-	}
-	a, b := mk(), mk()
+	client, shared, prefix := sharedRedis(t, "near-test")
+	ctx := t.Context()
+	a, b := liveNear(t, shared, client, prefix+"inv"), liveNear(t, shared, client, prefix+"inv")
 
 	a.Set(ctx, "k", []byte("v1"), time.Minute)
 	v, ok := b.Get(ctx, "k")
@@ -80,16 +64,8 @@ func TestNearWithoutSubscriptionReadsThrough(t *testing.T) {
 // may be changed without changing the cache.
 func TestNearViewLendsGetCopies(t *testing.T) {
 	t.Parallel()
-	client := redis.NewClient(&redis.Options{Addr: outposttest.NeedRedis(t)})
-	prefix := "near-view-test:" + time.Now().Format("150405.000000000") + ":"
-	t.Cleanup(func() {
-		_ = client.Del(context.Background(), prefix+"k").Err()
-		_ = client.Close()
-	})
-	shared := cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
-	n := session.NewNear(shared, client, session.NearOptions{Channel: prefix + "inv", Log: zerolog.Nop()})
-	go n.Run(t.Context())
-	require.Eventually(t, n.Live, 10*time.Second, 10*time.Millisecond)
+	client, shared, prefix := sharedRedis(t, "near-view-test")
+	n := liveNear(t, shared, client, prefix+"inv")
 	ctx := t.Context()
 	n.Set(ctx, "k", []byte("value"), time.Minute)
 

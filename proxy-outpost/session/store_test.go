@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -40,20 +41,38 @@ func backends(t *testing.T) map[string]func(t *testing.T) cache.Cache {
 	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err == nil {
 		_ = c.Close()
 		b["redis"] = func(t *testing.T) cache.Cache {
-			client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-			prefix := fmt.Sprintf("session-test:%s:%d:", t.Name(), time.Now().UnixNano())
-			t.Cleanup(func() {
-				ctx := context.Background()
-				iter := client.Scan(ctx, 0, prefix+"*", 500).Iterator()
-				for iter.Next(ctx) {
-					_ = client.Del(ctx, iter.Val()).Err()
-				}
-				_ = client.Close()
-			})
-			return cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
+			_, shared, _ := sharedRedis(t, "session-test")
+			return shared
 		}
 	}
 	return b
+}
+
+// sharedRedis is a client of the test Redis and a cache on it under a
+// prefix of its own (returned too), whose keys are deleted when tb ends.
+func sharedRedis(tb testing.TB, name string) (*redis.Client, cache.Cache, string) {
+	tb.Helper()
+	client := redis.NewClient(&redis.Options{Addr: outposttest.NeedRedis(tb)})
+	prefix := fmt.Sprintf("%s:%s:%d:", name, tb.Name(), time.Now().UnixNano())
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		iter := client.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			_ = client.Del(ctx, iter.Val()).Err()
+		}
+		_ = client.Close()
+	})
+	return client, cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second}), prefix
+}
+
+// liveNear starts a Near over shared, invalidated on channel, and waits
+// until it is subscribed; it stops when tb ends.
+func liveNear(tb testing.TB, shared cache.Cache, client redis.UniversalClient, channel string) *session.Near {
+	tb.Helper()
+	n := session.NewNear(shared, client, session.NearOptions{Channel: channel, Log: zerolog.Nop()})
+	go n.Run(tb.Context())
+	require.Eventually(tb, n.Live, 10*time.Second, 10*time.Millisecond)
+	return n
 }
 
 func newStore(t *testing.T, c cache.Cache, clk *clock) *session.Store {
@@ -279,23 +298,10 @@ func TestEpochsThroughNear(t *testing.T) {
 	t.Parallel()
 	// Two replicas share the cache; each reads epochs through its own
 	// Near. A revocation on one is refused on the other.
-	client := redis.NewClient(&redis.Options{Addr: outposttest.NeedRedis(t)})
-	prefix := fmt.Sprintf("epoch-test:%d:", time.Now().UnixNano())
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			_ = client.Del(ctx, iter.Val()).Err()
-		}
-		_ = client.Close()
-	})
-	shared := cache.NewRedis(client, cache.RedisOptions{Prefix: prefix, Timeout: 2 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	client, shared, prefix := sharedRedis(t, "epoch-test")
+	ctx := t.Context()
 	replica := func() *session.Store {
-		n := session.NewNear(shared, client, session.NearOptions{Channel: prefix + "inv"})
-		go n.Run(ctx)
-		require.Eventually(t, n.Live, 10*time.Second, 10*time.Millisecond)
+		n := liveNear(t, shared, client, prefix+"inv")
 		s, err := session.New(shared, "cookie-secret-0123456789", session.Options{Payloads: n, Epochs: n})
 		require.NoError(t, err)
 		return s

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
 )
 
@@ -193,21 +195,10 @@ func connectionListed(h http.Header) map[string]bool {
 
 // upgradeType is the protocol a request asks to switch to, or "".
 func upgradeType(h http.Header) string {
-	if !headerHasToken(h, "Connection", "upgrade") {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
-}
-
-func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h[key] {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // writeHead writes the request line and header fields.
@@ -237,7 +228,7 @@ func writeHead(bw *bufio.Writer, r *Request, upgrade string) error {
 		fields.Write(bw, k, vv)
 	}
 	_, _ = bw.Write(r.Fields)
-	if headerHasToken(in.Header, "Te", "trailers") {
+	if httpguts.HeaderValuesContainsToken(in.Header["Te"], "trailers") {
 		_, _ = bw.WriteString("Te: trailers\r\n")
 	}
 	if upgrade != "" {

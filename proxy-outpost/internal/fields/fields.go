@@ -13,6 +13,16 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
+// Value is h.Get for a key already in canonical form: Get checks and
+// canonicalises its key on every call, and the proxy's hot path asks
+// several fields per request.
+func Value(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // Write writes k's values as "k: v" lines. Names that are not valid field
 // names are dropped.
 func Write(bw *bufio.Writer, k string, vv []string) {

@@ -184,3 +184,12 @@ func FuzzWriteValue(f *testing.F) {
 		}
 	})
 }
+
+func TestValue(t *testing.T) {
+	t.Parallel()
+	h := http.Header{"X-A": {"1", "2"}, "X-Empty": {}, "x-lower": {"l"}}
+	assert.Equal(t, "1", Value(h, "X-A"))
+	assert.Empty(t, Value(h, "X-Empty"))
+	assert.Empty(t, Value(h, "X-Missing"))
+	assert.Empty(t, Value(h, "X-Lower"), "keys are looked up as given, like a map")
+}
