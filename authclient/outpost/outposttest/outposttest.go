@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -47,14 +48,46 @@ func Need(t testing.TB, tool, install string) string {
 	return p
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago. It is
+// chosen below the kernel's ephemeral range (ip_local_port_range): ports
+// there also go to outgoing connections as source ports, so one handed out
+// by listening on ":0" could be taken by a parallel test's connection
+// before the server meant to use it binds it.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	low := ephemeralLow()
+	for range 100 {
+		port := minPort + rand.IntN(low-minPort)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		require.NoError(t, ln.Close())
+		return port
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port
 	require.NoError(t, ln.Close())
 	return port
+}
+
+// minPort is where FreePort starts looking: above the well-known and
+// common registered service ports.
+const minPort = 20000
+
+// ephemeralLow is the start of the kernel's ephemeral port range (32768
+// when it cannot be read or leaves no room below it).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if low, err := strconv.Atoi(f[0]); err == nil && low > minPort+1000 {
+				return low
+			}
+		}
+	}
+	return 32768
 }
 
 // FreeAddr returns "127.0.0.1:<port>" for a port that was free a moment ago.

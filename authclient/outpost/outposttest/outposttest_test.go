@@ -1,6 +1,8 @@
 package outposttest
 
 import (
+	"net"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -24,4 +26,19 @@ func TestScrapeAndPingWithoutServer(t *testing.T) {
 	_, ok := Scrape(addr, "anything")
 	assert.False(t, ok)
 	assert.Equal(t, 0, Ping(addr))
+}
+
+// TestFreePort: the port is below the kernel's ephemeral range, where no
+// outgoing connection takes it, and can be bound.
+func TestFreePort(t *testing.T) {
+	t.Parallel()
+	low := ephemeralLow()
+	for range 20 {
+		p := FreePort(t)
+		assert.GreaterOrEqual(t, p, minPort)
+		assert.Less(t, p, low)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		require.NoError(t, err)
+		require.NoError(t, ln.Close())
+	}
 }
