@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,21 +50,27 @@ func Need(t testing.TB, tool, install string) string {
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago. It is
-// chosen below the kernel's ephemeral range (ip_local_port_range): ports
+// chosen outside the kernel's ephemeral range (ip_local_port_range): ports
 // there also go to outgoing connections as source ports, so one handed out
 // by listening on ":0" could be taken by a parallel test's connection
-// before the server meant to use it binds it.
+// before the server meant to use it binds it. The port stays reserved for
+// the test's lifetime by a lock file, so the test packages go test runs in
+// parallel processes never hand out the same port to two servers.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	low := ephemeralLow()
-	for range 100 {
-		port := minPort + rand.IntN(low-minPort)
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
+	if spans := freeSpans(ephemeralRange()); len(spans) > 0 {
+		for range 100 {
+			port := pick(spans)
+			if !reserve(t, port) {
+				continue
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				continue
+			}
+			require.NoError(t, ln.Close())
+			return port
 		}
-		require.NoError(t, ln.Close())
-		return port
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -72,22 +79,77 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
+// reserve takes an exclusive lock on port's file under the system's
+// temporary directory until the test ends; false when another test holds
+// it. The kernel drops the lock if the process dies, so nothing goes stale.
+func reserve(t testing.TB, port int) bool {
+	dir := filepath.Join(os.TempDir(), "outposttest-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true // no reservations possible; the bind check still applies
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return false
+	}
+	t.Cleanup(func() { f.Close() })
+	return true
+}
+
 // minPort is where FreePort starts looking: above the well-known and
 // common registered service ports.
 const minPort = 20000
 
-// ephemeralLow is the start of the kernel's ephemeral port range (32768
-// when it cannot be read or leaves no room below it).
-func ephemeralLow() int {
+// span is a half-open port range [lo, hi).
+type span struct{ lo, hi int }
+
+// freeSpans returns the ports from minPort up that lie outside the
+// ephemeral range [low, high], leaving out any span too small to make
+// collisions between parallel tests unlikely.
+func freeSpans(low, high int) []span {
+	var spans []span
+	for _, s := range []span{{minPort, low}, {high + 1, 65536}} {
+		s.lo = max(s.lo, minPort)
+		if s.hi-s.lo >= 1000 {
+			spans = append(spans, s)
+		}
+	}
+	return spans
+}
+
+// pick returns a port uniformly from spans.
+func pick(spans []span) int {
+	n := 0
+	for _, s := range spans {
+		n += s.hi - s.lo
+	}
+	i := rand.IntN(n)
+	for _, s := range spans {
+		if i < s.hi-s.lo {
+			return s.lo + i
+		}
+		i -= s.hi - s.lo
+	}
+	panic("unreachable")
+}
+
+// ephemeralRange returns the kernel's ephemeral port range (Linux's default
+// 32768-60999 when it cannot be read).
+func ephemeralRange() (low, high int) {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
-			if low, err := strconv.Atoi(f[0]); err == nil && low > minPort+1000 {
-				return low
+			lo, err1 := strconv.Atoi(f[0])
+			hi, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && lo <= hi {
+				return lo, hi
 			}
 		}
 	}
-	return 32768
+	return 32768, 60999
 }
 
 // FreeAddr returns "127.0.0.1:<port>" for a port that was free a moment ago.
