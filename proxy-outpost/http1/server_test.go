@@ -11,11 +11,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // TestLoopServes checks which requests the loop serves itself and which
@@ -344,6 +347,12 @@ func newServer(t *testing.T, h http.Handler, configure func(*Server)) (*Server, 
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	return serveOn(t, ln, h, configure)
+}
+
+// serveOn is newServer on the listener ln.
+func serveOn(t *testing.T, ln net.Listener, h http.Handler, configure func(*Server)) (*Server, string, <-chan error) {
+	t.Helper()
 	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ErrorLog: discardLog}, ErrorLog: discardLog}
 	if configure != nil {
 		configure(s)
@@ -358,6 +367,76 @@ func newServer(t *testing.T, h http.Handler, configure func(*Server)) (*Server, 
 	return s, ln.Addr().String(), served
 }
 
+// neverFires is a timeout that does not fire while a test runs.
+const neverFires = time.Hour
+
+// watchedListener hands out connections that tell how far the server has
+// read them, so that a test waits for the event "the server has read
+// what was sent and waits for more" instead of guessing how long it
+// takes.
+type watchedListener struct {
+	net.Listener
+	conns chan *watchedConn
+}
+
+func (l *watchedListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &watchedConn{Conn: nc}
+	select {
+	case l.conns <- c:
+	default: // nobody watches this one
+	}
+	return c, nil
+}
+
+type watchedConn struct {
+	net.Conn
+	got     atomic.Int64 // bytes the server has read
+	reading atomic.Int64 // got when the server last began a Read
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	c.reading.Store(c.got.Load())
+	n, err := c.Conn.Read(p)
+	c.got.Add(int64(n))
+	return n, err
+}
+
+// waitReading waits until the server has read the first n bytes the
+// client sent and begun another read: it waits for more.
+func (c *watchedConn) waitReading(t *testing.T, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return c.reading.Load() >= int64(n) }, outposttest.Wait, outposttest.Tick,
+		"the server did not read the %d bytes sent and wait for more", n)
+}
+
+// newWatchedServer is newServer on a watchedListener. It returns the
+// address and a channel with the server's side of the accepted
+// connections.
+func newWatchedServer(t *testing.T, h http.Handler, configure func(*Server)) (string, <-chan *watchedConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	wl := &watchedListener{Listener: ln, conns: make(chan *watchedConn, 16)}
+	_, addr, _ := serveOn(t, wl, h, configure)
+	return addr, wl.conns
+}
+
+// accepted is the server's side of the next connection accepted.
+func accepted(t *testing.T, conns <-chan *watchedConn) *watchedConn {
+	t.Helper()
+	select {
+	case c := <-conns:
+		return c
+	case <-time.After(outposttest.Wait):
+		t.Fatal("the server accepted no connection")
+		return nil
+	}
+}
+
 func TestShutdownClosesIdle(t *testing.T) {
 	t.Parallel()
 	s, addr, served := newServer(t, diffHandler, nil)
@@ -367,11 +446,16 @@ func TestShutdownClosesIdle(t *testing.T) {
 	never := dial(t, addr) // connected, never sends a request
 	_ = never
 
-	ctx, cancel := contextWithTimeout(ioTimeout)
-	defer cancel()
-	start := time.Now()
-	require.NoError(t, s.Shutdown(ctx))
-	assert.Less(t, time.Since(start), 2*time.Second)
+	// With a context that never ends, Shutdown returns only once it has
+	// closed the idle connections itself (the guard detects a hang).
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	select {
+	case err := <-shut:
+		require.NoError(t, err)
+	case <-time.After(outposttest.Wait):
+		t.Fatal("Shutdown did not return: it waits for the idle connections instead of closing them")
+	}
 	assert.Equal(t, "closed", c.state(ioTimeout))
 	assert.Equal(t, "closed", never.state(ioTimeout))
 	select {
@@ -394,12 +478,10 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	c := dial(t, addr)
 	c.writeNow(get("/block"))
 	b.waitEntered(t)
+	// With a context that never ends, Shutdown returns only once the
+	// request in flight is done.
 	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := contextWithTimeout(3 * time.Second)
-		defer cancel()
-		shut <- s.Shutdown(ctx)
-	}()
+	go func() { shut <- s.Shutdown(context.Background()) }()
 	select {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned with a request in flight: %v", err)
@@ -412,17 +494,14 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	assert.Equal(t, "done", r.Body)
 
 	var shutErr error
-	start := time.Now()
 	select {
 	case shutErr = <-shut:
-	case <-time.After(ioTimeout):
-		t.Fatal("Shutdown did not return")
+	case <-time.After(outposttest.Wait):
+		t.Fatal("Shutdown did not return after the in-flight request ended")
 	}
-	waited := time.Since(start)
 	check(t, func(t assert.TestingT) {
 		assert.NoError(t, shutErr)
-		assert.Less(t, waited, 2*time.Second)
-		assert.Equal(t, "closed", c.state(100*time.Millisecond), "the connection is closed after the in-flight response")
+		assert.Equal(t, "closed", c.state(ioTimeout), "the connection is closed after the in-flight response")
 	})
 	select {
 	case err := <-served:
@@ -460,19 +539,35 @@ func TestReadHeaderTimeout(t *testing.T) {
 		s.ReadHeaderTimeout = d
 		s.Fallback.ReadHeaderTimeout = d
 	})
-	cases := []struct{ name, raw string }{
-		{"half a header block", "GET /echo HTTP/1.1\r\nHost: a\r\n"},
-		{"one byte", "G"},
+	cases := []struct{ name, raw, rest string }{
+		{"half a header block", "GET /echo HTTP/1.1\r\nHost: a\r\n", "\r\n"},
+		{"one byte", "G", "ET /echo HTTP/1.1\r\nHost: a\r\n\r\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// The header timeout closes the connection (the wait only
+			// detects a hang).
 			c := dial(t, addr)
-			start := time.Now()
 			c.writeNow(tc.raw)
-			assert.Equal(t, "closed", c.state(ioTimeout))
-			assert.GreaterOrEqual(t, time.Since(start), d*3/4)
-			assert.Less(t, time.Since(start), 3*time.Second)
+			assert.Equal(t, "closed", c.state(outposttest.Wait), "the header timeout did not close the connection")
+
+			// Nothing but that timeout closes it: with one that does not
+			// fire during the test, the server that has read the partial
+			// block waits for the rest and answers the request.
+			waddr, conns := newWatchedServer(t, diffHandler, func(s *Server) {
+				s.ReadHeaderTimeout = neverFires
+				s.Fallback.ReadHeaderTimeout = neverFires
+			})
+			c = dial(t, waddr)
+			sc := accepted(t, conns)
+			c.writeNow(tc.raw)
+			sc.waitReading(t, len(tc.raw))
+			c.writeNow(tc.rest)
+			r := c.read(http.MethodGet)
+			require.Empty(t, r.Err, "the connection was closed before its header timeout")
+			assert.Equal(t, http.StatusOK, r.Status)
+			assert.Equal(t, "GET /echo HTTP/1.1 host=a cl=0", r.Body)
 		})
 	}
 	t.Run("slow body is not cut by the header timeout", func(t *testing.T) {
@@ -497,17 +592,27 @@ func TestIdleTimeout(t *testing.T) {
 	c := dial(t, addr)
 	c.writeNow(get("/echo"))
 	require.Equal(t, http.StatusOK, c.read("GET").Status)
-	start := time.Now()
-	assert.Equal(t, "closed", c.state(ioTimeout))
-	assert.GreaterOrEqual(t, time.Since(start), d/2)
-	assert.Less(t, time.Since(start), 3*time.Second)
+	// The idle timeout closes the connection (the wait only detects a
+	// hang).
+	assert.Equal(t, "closed", c.state(outposttest.Wait), "the idle timeout did not close the connection")
 
-	// A connection that keeps sending within the timeout is kept.
-	c = dial(t, addr)
-	for range 3 {
-		c.writeNow(get("/echo"))
-		require.Equal(t, http.StatusOK, c.read("GET").Status)
-		time.Sleep(d / 2)
+	// Nothing but that timeout closes an idle connection, and one that
+	// keeps sending within it is kept: with an idle timeout that does not
+	// fire during the test, every request sent once the server went idle
+	// (it waits to read the next one) is answered on the same connection.
+	waddr, conns := newWatchedServer(t, diffHandler, func(s *Server) {
+		s.IdleTimeout = neverFires
+		s.Fallback.IdleTimeout = neverFires
+	})
+	c = dial(t, waddr)
+	sc := accepted(t, conns)
+	sent := 0
+	for i := range 3 {
+		sc.waitReading(t, sent)
+		req := get("/echo")
+		c.writeNow(req)
+		sent += len(req)
+		require.Equal(t, http.StatusOK, c.read("GET").Status, "request %d: the idle connection was closed", i+1)
 	}
 }
 

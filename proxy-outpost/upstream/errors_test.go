@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // TestConnectionRefused: nothing listens upstream: an error, 502.
@@ -120,44 +122,41 @@ func TestCancelWhileUpstreamStalls(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			release := make(chan struct{})
 			up := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
 				if _, err := readRawRequest(br); err != nil {
 					return
 				}
 				_, _ = io.WriteString(c, tt.response)
-				_, _ = io.Copy(io.Discard, br) // stall until the connection closes
+				_ = stall(c, br, release)
 			})
 			target := up.URL()
 			tr := New(Options{})
 			t.Cleanup(tr.CloseIdleConnections)
-			type result struct {
-				err  error
-				took time.Duration
-			}
-			results := make(chan result, 1)
+			results := make(chan error, 1)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond)
 				defer cancel()
-				start := time.Now()
-				err := tr.Forward(w, &Request{In: r.WithContext(ctx), URL: target})
-				results <- result{err, time.Since(start)}
+				results <- tr.Forward(w, &Request{In: r.WithContext(ctx), URL: target})
 				w.WriteHeader(http.StatusGatewayTimeout)
 			}))
 			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) }) // before srv.Close, which waits for the handler
 			var body io.Reader
 			if tt.body {
 				body = repeatReader("body", 100)
 			}
 			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
 			require.NoError(t, err)
-			resp, err := newClient(t).Do(req)
-			require.NoError(t, err)
-			_ = resp.Body.Close()
-			assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode)
-			res := <-results
-			require.Error(t, res.err)
-			assert.ErrorIs(t, res.err, context.DeadlineExceeded)
-			assert.Less(t, res.took, 2*time.Second)
+			replies := sendAsync(patientClient(t), req)
+			// The upstream never gives up and the client stays: only the
+			// context's end can make Forward return.
+			err = await(t, results, "Forward did not return after its context ended: it still waits for the stalled upstream")
+			require.Error(t, err)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			rp := await(t, replies, "the client got no response")
+			require.NoError(t, rp.err)
+			assert.Equal(t, http.StatusGatewayTimeout, rp.resp.StatusCode)
 		})
 	}
 }
@@ -177,33 +176,30 @@ func repeatReader(s string, n int) io.Reader {
 func TestClientGoneWhileUpstreamStalls(t *testing.T) {
 	t.Parallel()
 	got := make(chan struct{}, 1)
+	stalled := make(chan error, 1) // how the upstream's stall ended
+	release := make(chan struct{})
 	up := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
 		if _, err := readRawRequest(br); err != nil {
 			return
 		}
 		got <- struct{}{}
-		_, _ = io.Copy(io.Discard, br) // stall until the connection closes
+		stalled <- stall(c, br, release)
 	})
 	p := newProxy(t, up.URL(), Options{}, nil)
+	t.Cleanup(func() { close(release) }) // before the proxy's cleanup waits for its handler
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL, nil)
 	require.NoError(t, err)
-	errc := make(chan error, 1)
-	go func() {
-		resp, err := newClient(t).Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-		}
-		errc <- err
-	}()
-	<-got
-	start := time.Now()
+	replies := sendAsync(patientClient(t), req)
+	await(t, got, "the upstream got no request")
 	cancel()
-	assert.ErrorIs(t, <-errc, context.Canceled)
-	err = p.result(t)
+	assert.ErrorIs(t, await(t, replies, "the cancelled request did not end").err, context.Canceled)
+	// The upstream never gives up: only the client's going away can make
+	// Forward return.
+	err = await(t, p.results, "Forward did not return after the client went away: it still waits for the stalled upstream")
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Less(t, time.Since(start), 2*time.Second)
+	await(t, stalled, "the proxy did not close its connection to the stalled upstream")
 	assert.Equal(t, 0, p.idleCount())
 }
 
@@ -267,17 +263,86 @@ func TestHTTPSUpstream(t *testing.T) {
 // TestDialTimeout: a TLS upstream that never completes the handshake.
 func TestDialTimeout(t *testing.T) {
 	t.Parallel()
+	release := make(chan struct{})
 	up := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
-		_, _ = io.Copy(io.Discard, br) // no handshake
+		_ = stall(c, br, release) // no handshake
 	})
 	target := up.URL()
 	target.Scheme = "https"
 	p := newProxy(t, target, Options{DialTimeout: 100 * time.Millisecond}, nil)
-	start := time.Now()
-	resp, _ := get(t, newClient(t), p.URL)
-	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
-	err := p.result(t)
+	t.Cleanup(func() { close(release) }) // before the proxy's cleanup waits for its handler
+	req, err := http.NewRequest(http.MethodGet, p.URL, nil)
+	require.NoError(t, err)
+	replies := sendAsync(patientClient(t), req)
+	// The upstream never gives up and the client stays: only DialTimeout
+	// can end the handshake.
+	err = await(t, p.results, "Forward did not return: DialTimeout did not end the handshake")
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.DeadlineExceeded) || isTimeout(err), "%v", err)
-	assert.Less(t, time.Since(start), 2*time.Second)
+	rp := await(t, replies, "the client got no response")
+	require.NoError(t, rp.err)
+	assert.Equal(t, http.StatusBadGateway, rp.resp.StatusCode)
+}
+
+// stall holds the upstream's side of c: it reads and discards until the
+// proxy closes the connection or release is closed. It never gives up
+// on its own (c's deadline is cleared), so only the proxy's deadline or
+// context can end the exchange. It returns what ended the read.
+func stall(c net.Conn, br *bufio.Reader, release <-chan struct{}) error {
+	_ = c.SetDeadline(time.Time{})
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-release:
+			_ = c.Close()
+		case <-done:
+		}
+	}()
+	_, err := io.Copy(io.Discard, br)
+	return err
+}
+
+// patientClient is newClient without a timeout of its own: the tests
+// using it wait with their own guard, and a client giving up would end
+// the very wait they check.
+func patientClient(t testing.TB) *http.Client {
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// reply is what a client got: a response, its body read and closed, or
+// an error.
+type reply struct {
+	resp *http.Response
+	err  error
+}
+
+// sendAsync does req with c in the background.
+func sendAsync(c *http.Client, req *http.Request) <-chan reply {
+	replies := make(chan reply, 1)
+	go func() {
+		resp, err := c.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		replies <- reply{resp, err}
+	}()
+	return replies
+}
+
+// await receives from ch. Its guard only detects a hang: it is no
+// assertion about speed, and when it fires the test fails with msg.
+func await[T any](t testing.TB, ch <-chan T, msg string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(outposttest.Wait):
+		t.Fatal(msg)
+		var zero T
+		return zero
+	}
 }
