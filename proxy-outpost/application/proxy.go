@@ -169,8 +169,8 @@ func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	h := make(http.Header, 8)
-	a.setForwarded(h, r)
+	// Filled only when additionalHeaders or Basic auth add fields.
+	h := make(http.Header)
 	drop := dropForwarding
 	var identity []byte
 	if d.claims != nil {
@@ -187,7 +187,7 @@ func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 		scheme = "https"
 	}
 	err := a.proxy.tr.Forward(w, &upstream.Request{
-		In: r, URL: upstreamURL(dest, r.URL), Host: host, Header: h, Fields: identity, Drop: drop,
+		In: r, URL: upstreamURL(dest, r.URL), Host: host, Header: h, Forwarded: a.forwarded(r), Fields: identity, Drop: drop,
 		ResponseHeader: a.proxy.poweredBy,
 		Observe: func(took time.Duration) {
 			a.deps.Metrics.observeUpstream(a.deps.OutpostName, r.Method, scheme, r.Host, dest.Host, took)
@@ -199,31 +199,31 @@ func (a *App) handleProxy(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// setForwarded sets X-Forwarded-For, -Host and -Proto as
-// httputil.ProxyRequest.SetXForwarded does, keeping the values a trusted
-// proxy in front of the outpost sent.
-func (a *App) setForwarded(h http.Header, r *http.Request) {
+// forwarded is X-Forwarded-For, -Host and -Proto as
+// httputil.ProxyRequest.SetXForwarded sets them, keeping the values a
+// trusted proxy in front of the outpost sent.
+func (a *App) forwarded(r *http.Request) upstream.Forwarded {
 	trusted := a.trusted(r)
+	var f upstream.Forwarded
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		f.For = ip
 		if prior := r.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
+			f.For = strings.Join(prior, ", ") + ", " + ip
 		}
-		h["X-Forwarded-For"] = []string{ip}
 	}
-	fhost, proto := r.Host, "http"
+	f.Host, f.Proto = r.Host, "http"
 	if r.TLS != nil {
-		proto = "https"
+		f.Proto = "https"
 	}
 	if trusted {
 		if v := firstValue(fields.Value(r.Header, "X-Forwarded-Host")); v != "" {
-			fhost = v
+			f.Host = v
 		}
 		if v := firstValue(fields.Value(r.Header, "X-Forwarded-Proto")); v == "http" || v == "https" {
-			proto = v
+			f.Proto = v
 		}
 	}
-	h["X-Forwarded-Host"] = []string{fhost}
-	h["X-Forwarded-Proto"] = []string{proto}
+	return f
 }
 
 // dropForwarding reports the client's fields proxy mode never forwards:

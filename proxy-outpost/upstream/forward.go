@@ -31,6 +31,9 @@ type Request struct {
 	Host string
 	// Header fields are added, replacing the client's of the same name.
 	Header http.Header
+	// Forwarded is sent as X-Forwarded-For, -Host and -Proto, each when
+	// set. Drop must drop the client's fields of those names.
+	Forwarded Forwarded
 	// Fields are header lines rendered beforehand ("Name: value\r\n", as
 	// the fields package writes them), sent as they are. They replace
 	// nothing: Drop must drop the client's fields of those names.
@@ -43,6 +46,9 @@ type Request struct {
 	// upstream's response header.
 	Observe func(time.Duration)
 }
+
+// Forwarded are the X-Forwarded-* values of a request.
+type Forwarded struct{ For, Host, Proto string }
 
 // Forward sends r upstream and streams the response to w. An error means
 // no response was written and the caller should answer (502); a failure
@@ -177,20 +183,79 @@ func hopByHop(k string) bool {
 	return false
 }
 
+// connectionFields are the field names a Connection header lists, in
+// canonical form: hop-by-hop as well (RFC 9110 7.6.1). The usual one or
+// two live in few, without a map.
+type connectionFields struct {
+	few  [4]string
+	n    int
+	more map[string]bool
+}
+
 // connectionListed reports the fields h's Connection header names.
-func connectionListed(h http.Header) map[string]bool {
-	var m map[string]bool
+func connectionListed(h http.Header) connectionFields {
+	var c connectionFields
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f != "" {
-				if m == nil {
-					m = map[string]bool{}
-				}
-				m[http.CanonicalHeaderKey(f)] = true
+				c.add(canonicalToken(f))
 			}
 		}
 	}
-	return m
+	return c
+}
+
+func (c *connectionFields) add(k string) {
+	if c.n < len(c.few) {
+		c.few[c.n] = k
+		c.n++
+		return
+	}
+	if c.more == nil {
+		c.more = map[string]bool{}
+	}
+	c.more[k] = true
+}
+
+func (c *connectionFields) has(k string) bool {
+	for _, f := range c.few[:c.n] {
+		if f == k {
+			return true
+		}
+	}
+	return c.more[k]
+}
+
+// canonicalToken is http.CanonicalHeaderKey(f), without its allocation
+// for the tokens a Connection header usually carries.
+func canonicalToken(f string) string {
+	switch {
+	case lowerEqual(f, "keep-alive"):
+		return "Keep-Alive"
+	case lowerEqual(f, "close"):
+		return "Close"
+	case lowerEqual(f, "upgrade"):
+		return "Upgrade"
+	}
+	return http.CanonicalHeaderKey(f)
+}
+
+// lowerEqual reports whether s is lower, ignoring ASCII case only (as
+// CanonicalHeaderKey does; strings.EqualFold also folds Unicode).
+func lowerEqual(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // upgradeType is the protocol a request asks to switch to, or "".
@@ -216,7 +281,7 @@ func writeHead(bw *bufio.Writer, r *Request, upgrade string) error {
 	_, _ = bw.WriteString("\r\n")
 	listed := connectionListed(in.Header)
 	for k, vv := range in.Header {
-		if hopByHop(k) || listed[k] || k == "Content-Length" || k == "Host" || k == "Expect" {
+		if hopByHop(k) || listed.has(k) || k == "Content-Length" || k == "Host" || k == "Expect" {
 			continue
 		}
 		if _, replaced := r.Header[k]; replaced || (r.Drop != nil && r.Drop(k)) {
@@ -227,6 +292,9 @@ func writeHead(bw *bufio.Writer, r *Request, upgrade string) error {
 	for k, vv := range r.Header {
 		fields.Write(bw, k, vv)
 	}
+	writeField(bw, "X-Forwarded-For: ", r.Forwarded.For)
+	writeField(bw, "X-Forwarded-Host: ", r.Forwarded.Host)
+	writeField(bw, "X-Forwarded-Proto: ", r.Forwarded.Proto)
 	_, _ = bw.Write(r.Fields)
 	if httpguts.HeaderValuesContainsToken(in.Header["Te"], "trailers") {
 		_, _ = bw.WriteString("Te: trailers\r\n")
@@ -246,6 +314,16 @@ func writeHead(bw *bufio.Writer, r *Request, upgrade string) error {
 	}
 	_, err := bw.WriteString("\r\n")
 	return err
+}
+
+// writeField writes a field line when v is set; name ends in ": ".
+func writeField(bw *bufio.Writer, name, v string) {
+	if v == "" {
+		return
+	}
+	_, _ = bw.WriteString(name)
+	fields.WriteValue(bw, v)
+	_, _ = bw.WriteString("\r\n")
 }
 
 // writeBody sends a Content-Length body as is, a body of unknown length
@@ -284,13 +362,11 @@ func writeBody(bw *bufio.Writer, body io.Reader, n int64) error {
 
 // removeHopByHop drops the hop-by-hop fields of h in place.
 func removeHopByHop(h http.Header) http.Header {
-	for k := range connectionListed(h) {
-		delete(h, k)
-	}
+	listed := connectionListed(h)
 	// The response's few fields are checked, rather than every hop-by-hop
 	// name deleted.
 	for k := range h {
-		if hopByHop(k) {
+		if hopByHop(k) || listed.has(k) {
 			delete(h, k)
 		}
 	}
@@ -307,11 +383,17 @@ func (t *Transport) respond(w http.ResponseWriter, r *Request, c *conn, resp *ht
 	for k := range resp.Trailer {
 		announced = append(announced, k)
 	}
-	removeHopByHop(resp.Header)
+	// The hop-by-hop fields are skipped rather than deleted from
+	// resp.Header first: one pass over the fields.
+	listed := connectionListed(resp.Header)
 	wh := w.Header()
 	for k, vv := range resp.Header {
-		wh[k] = vv
+		if !hopByHop(k) && !listed.has(k) {
+			wh[k] = vv
+		}
 	}
+	// As ReverseProxy decides on the header without hop-by-hop fields.
+	eventStream := !listed.has("Content-Type") && isEventStream(resp.Header.Get("Content-Type"))
 	for k, vv := range r.ResponseHeader {
 		wh[k] = vv
 	}
@@ -329,12 +411,12 @@ func (t *Transport) respond(w http.ResponseWriter, r *Request, c *conn, resp *ht
 	if ctx := r.In.Context(); ctx.Done() != nil {
 		// A client that leaves a quiet stream frees the connection.
 		stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
-		err = copyBody(w, resp)
+		err = copyBody(w, resp, eventStream)
 		if !stop() {
 			c.broken = true
 		}
 	} else {
-		err = copyBody(w, resp)
+		err = copyBody(w, resp, eventStream)
 	}
 	if err != nil {
 		_ = c.nc.Close()
@@ -360,9 +442,9 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 // copyBody streams the response body, flushing after every read when the
 // length is unknown or the body is an event stream, as ReverseProxy does.
-func copyBody(w http.ResponseWriter, resp *http.Response) error {
+func copyBody(w http.ResponseWriter, resp *http.Response, eventStream bool) error {
 	var flush func() error
-	if resp.ContentLength < 0 || isEventStream(resp.Header.Get("Content-Type")) {
+	if resp.ContentLength < 0 || eventStream {
 		rc := http.NewResponseController(w)
 		flush = rc.Flush
 	}

@@ -4,6 +4,7 @@ package upstream
 
 import (
 	"crypto/tls"
+	"net"
 	"syscall"
 )
 
@@ -15,24 +16,32 @@ func (c *conn) idleOK() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	nc := c.nc
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+	if c.raw == nil {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	idle := false
-	_ = rc.Read(func(fd uintptr) bool {
+	_ = c.raw.Read(func(fd uintptr) bool {
 		var b [1]byte
 		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		idle = err == syscall.EAGAIN // nothing to read, and not closed
 		return true
 	})
 	return idle
+}
+
+// rawConn is nc's socket for idleOK, looked up once per connection
+// (SyscallConn allocates), or nil when nc has none.
+func rawConn(nc net.Conn) syscall.RawConn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }

@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -83,6 +84,7 @@ func New(opts Options) *Transport {
 type conn struct {
 	key      poolKey
 	nc       net.Conn
+	raw      syscall.RawConn // nc's socket, for idleOK; nil without one
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
@@ -150,7 +152,7 @@ func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, e
 		}
 		nc = tc
 	}
-	return &conn{key: key, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, nil
+	return &conn{key: key, nc: nc, raw: rawConn(nc), br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, nil
 }
 
 // put returns c to the pool, or closes it when the pool is full or c has
