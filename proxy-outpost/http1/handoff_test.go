@@ -1,16 +1,12 @@
 package http1
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/outpost-go/outposts/authclient/outpost/outposttest"
 )
 
 // TestHandoff sends what the loop hands to Fallback and checks that the
@@ -105,16 +101,8 @@ func TestHandoffShutdown(t *testing.T) {
 	r := c.read(http.MethodGet)
 	require.Empty(t, r.Err)
 	require.Equal(t, http.StatusOK, r.Status)
-	// With a context that never ends, Shutdown returns only once Fallback
-	// has closed the idle handed-over connection (the guard detects a
-	// hang).
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(context.Background()) }()
-	select {
-	case err := <-shut:
-		require.NoError(t, err)
-	case <-time.After(outposttest.Wait):
-		t.Fatal("Shutdown did not return: Fallback does not close the idle handed-over connection")
-	}
+	// Shutdown returns only once Fallback has closed the idle handed-over
+	// connection.
+	shutdownUnbounded(t, s.Shutdown, "Fallback does not close the idle handed-over connection")
 	assert.Equal(t, "closed", c.state(ioTimeout), "the idle handed-over connection is closed by Fallback.Shutdown")
 }

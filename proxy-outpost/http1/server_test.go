@@ -425,6 +425,21 @@ func newWatchedServer(t *testing.T, h http.Handler, configure func(*Server)) (st
 	return addr, wl.conns
 }
 
+// shutdownUnbounded calls shutdown with a context that never ends, so
+// that it returns only by doing its work; the guard only detects a hang,
+// reported with why.
+func shutdownUnbounded(t *testing.T, shutdown func(context.Context) error, why string) {
+	t.Helper()
+	shut := make(chan error, 1)
+	go func() { shut <- shutdown(context.Background()) }()
+	select {
+	case err := <-shut:
+		require.NoError(t, err)
+	case <-time.After(outposttest.Wait):
+		t.Fatalf("Shutdown did not return: %s", why)
+	}
+}
+
 // accepted is the server's side of the next connection accepted.
 func accepted(t *testing.T, conns <-chan *watchedConn) *watchedConn {
 	t.Helper()
@@ -446,16 +461,8 @@ func TestShutdownClosesIdle(t *testing.T) {
 	never := dial(t, addr) // connected, never sends a request
 	_ = never
 
-	// With a context that never ends, Shutdown returns only once it has
-	// closed the idle connections itself (the guard detects a hang).
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(context.Background()) }()
-	select {
-	case err := <-shut:
-		require.NoError(t, err)
-	case <-time.After(outposttest.Wait):
-		t.Fatal("Shutdown did not return: it waits for the idle connections instead of closing them")
-	}
+	// Shutdown returns only once it has closed the idle connections itself.
+	shutdownUnbounded(t, s.Shutdown, "it waits for the idle connections instead of closing them")
 	assert.Equal(t, "closed", c.state(ioTimeout))
 	assert.Equal(t, "closed", never.state(ioTimeout))
 	select {
