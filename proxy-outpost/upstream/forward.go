@@ -32,7 +32,8 @@ type Request struct {
 	// Header fields are added, replacing the client's of the same name.
 	Header http.Header
 	// Forwarded is sent as X-Forwarded-For, -Host and -Proto, each when
-	// set. Drop must drop the client's fields of those names.
+	// set and not in Header. Drop must drop the client's fields of those
+	// names.
 	Forwarded Forwarded
 	// Fields are header lines rendered beforehand ("Name: value\r\n", as
 	// the fields package writes them), sent as they are. They replace
@@ -292,9 +293,9 @@ func writeHead(bw *bufio.Writer, r *Request, upgrade string) error {
 	for k, vv := range r.Header {
 		fields.Write(bw, k, vv)
 	}
-	writeField(bw, "X-Forwarded-For: ", r.Forwarded.For)
-	writeField(bw, "X-Forwarded-Host: ", r.Forwarded.Host)
-	writeField(bw, "X-Forwarded-Proto: ", r.Forwarded.Proto)
+	writeForwarded(bw, r.Header, "X-Forwarded-For", r.Forwarded.For)
+	writeForwarded(bw, r.Header, "X-Forwarded-Host", r.Forwarded.Host)
+	writeForwarded(bw, r.Header, "X-Forwarded-Proto", r.Forwarded.Proto)
 	_, _ = bw.Write(r.Fields)
 	if httpguts.HeaderValuesContainsToken(in.Header["Te"], "trailers") {
 		_, _ = bw.WriteString("Te: trailers\r\n")
@@ -316,12 +317,14 @@ func writeHead(bw *bufio.Writer, r *Request, upgrade string) error {
 	return err
 }
 
-// writeField writes a field line when v is set; name ends in ": ".
-func writeField(bw *bufio.Writer, name, v string) {
-	if v == "" {
+// writeForwarded writes a Forwarded field when it is set and Header does
+// not replace it (a user's additionalHeaders may name it).
+func writeForwarded(bw *bufio.Writer, replace http.Header, name, v string) {
+	if _, replaced := replace[name]; v == "" || replaced {
 		return
 	}
 	_, _ = bw.WriteString(name)
+	_, _ = bw.WriteString(": ")
 	fields.WriteValue(bw, v)
 	_, _ = bw.WriteString("\r\n")
 }

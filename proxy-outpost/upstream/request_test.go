@@ -114,6 +114,30 @@ func TestRequestHead(t *testing.T) {
 			assert.Equal(t, []string{"k"}, fieldValues(cp.head, "X-Kept"))
 		},
 	}, {
+		name:    "Forwarded sent, the client's dropped by Drop",
+		request: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\n\r\n",
+		edit: func(r *Request) {
+			r.Forwarded = Forwarded{For: "1.2.3.4", Host: "app.example", Proto: "http"}
+			r.Drop = func(k string) bool { return strings.HasPrefix(k, "X-Forwarded-") }
+		},
+		check: func(t *testing.T, cp *captured, _ string) {
+			assert.Equal(t, []string{"1.2.3.4"}, fieldValues(cp.head, "X-Forwarded-For"))
+			assert.Equal(t, []string{"app.example"}, fieldValues(cp.head, "X-Forwarded-Host"))
+			assert.Equal(t, []string{"http"}, fieldValues(cp.head, "X-Forwarded-Proto"))
+		},
+	}, {
+		name:    "Forwarded: Header replaces a value, empty ones are not sent",
+		request: "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		edit: func(r *Request) {
+			r.Forwarded = Forwarded{Host: "app.example", Proto: "https"}
+			r.Header = http.Header{"X-Forwarded-Host": {"from-attributes"}}
+		},
+		check: func(t *testing.T, cp *captured, _ string) {
+			assert.Empty(t, fieldValues(cp.head, "X-Forwarded-For"))
+			assert.Equal(t, []string{"from-attributes"}, fieldValues(cp.head, "X-Forwarded-Host"))
+			assert.Equal(t, []string{"https"}, fieldValues(cp.head, "X-Forwarded-Proto"))
+		},
+	}, {
 		name:    "Fields are sent as rendered, the client's dropped by Drop",
 		request: "GET / HTTP/1.1\r\nHost: h\r\nX-User: mallory\r\nX-Kept: k\r\n\r\n",
 		edit: func(r *Request) {
