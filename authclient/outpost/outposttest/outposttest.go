@@ -81,22 +81,39 @@ func FreePort(t testing.TB) int {
 
 // reserve takes an exclusive lock on port's file under the system's
 // temporary directory until the test ends; false when another test holds
-// it. The kernel drops the lock if the process dies, so nothing goes stale.
+// it. The kernel drops the lock if the process dies; the file is removed
+// when the test ends.
 func reserve(t testing.TB, port int) bool {
 	dir := filepath.Join(os.TempDir(), "outposttest-ports")
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return true // no reservations possible; the bind check still applies
 	}
-	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	path := filepath.Join(dir, strconv.Itoa(port))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return true
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close()
 		return false
 	}
-	t.Cleanup(func() { f.Close() })
+	// The holder before may have removed the file between our open and
+	// our lock: a lock on a removed file reserves nothing.
+	if held, err := f.Stat(); err != nil || !sameFile(held, path) {
+		_ = f.Close()
+		return false
+	}
+	t.Cleanup(func() {
+		// Removed while still locked, so that nobody locks it after.
+		_ = os.Remove(path)
+		_ = f.Close()
+	})
 	return true
+}
+
+func sameFile(held os.FileInfo, path string) bool {
+	now, err := os.Stat(path)
+	return err == nil && os.SameFile(held, now)
 }
 
 // minPort is where FreePort starts looking: above the well-known and

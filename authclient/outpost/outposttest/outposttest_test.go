@@ -1,6 +1,9 @@
 package outposttest
 
 import (
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -79,4 +82,19 @@ func TestFreePortReserves(t *testing.T) {
 		assert.False(t, reserve(t, port), "reserved port handed out again")
 	})
 	assert.True(t, reserve(t, port), "reservation outlived its test")
+}
+
+// TestReserveRemovedFile: a lock taken on a file its holder removed in
+// the meantime reserves nothing.
+func TestReserveRemovedFile(t *testing.T) {
+	t.Parallel()
+	port := FreePort(t)
+	path := filepath.Join(os.TempDir(), "outposttest-ports", strconv.Itoa(port))
+	held, err := os.Stat(path)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(path))
+	assert.False(t, sameFile(held, path))
+	// A new file under the same name is a new reservation, which the
+	// removed one does not block.
+	assert.True(t, reserve(t, port))
 }
