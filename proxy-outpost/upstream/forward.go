@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/outpost-go/outposts/proxy-outpost/internal/fields"
+	"github.com/outpost-go/outposts/proxy-outpost/internal/head"
 )
 
 // Request is a client's request to forward.
@@ -199,7 +200,7 @@ func connectionListed(h http.Header) connectionFields {
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f != "" {
-				c.add(canonicalToken(f))
+				c.add(head.CanonicalKey(f))
 			}
 		}
 	}
@@ -225,38 +226,6 @@ func (c *connectionFields) has(k string) bool {
 		}
 	}
 	return c.more[k]
-}
-
-// canonicalToken is http.CanonicalHeaderKey(f), without its allocation
-// for the tokens a Connection header usually carries.
-func canonicalToken(f string) string {
-	switch {
-	case lowerEqual(f, "keep-alive"):
-		return "Keep-Alive"
-	case lowerEqual(f, "close"):
-		return "Close"
-	case lowerEqual(f, "upgrade"):
-		return "Upgrade"
-	}
-	return http.CanonicalHeaderKey(f)
-}
-
-// lowerEqual reports whether s is lower, ignoring ASCII case only (as
-// CanonicalHeaderKey does; strings.EqualFold also folds Unicode).
-func lowerEqual(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // upgradeType is the protocol a request asks to switch to, or "".

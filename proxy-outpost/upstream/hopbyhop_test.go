@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,14 +41,4 @@ func TestConnectionListed(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestCanonicalToken(t *testing.T) {
-	t.Parallel()
-	for _, tok := range []string{"keep-alive", "Keep-Alive", "KEEP-ALIVE", "close", "CLOSE", "upgrade", "uPgRaDe",
-		"x-custom", "keep-alivex", "clos", "\u212aeep-alive", "close\u017f"} {
-		assert.Equal(t, http.CanonicalHeaderKey(tok), canonicalToken(tok), tok)
-	}
-	assert.True(t, lowerEqual("Keep-Alive", "keep-alive"))
-	assert.False(t, lowerEqual("keep-alive", strings.ToUpper("keep-alive")))
 }

@@ -221,6 +221,16 @@ func decimal(s string) (int64, bool) {
 	return n, true
 }
 
+// CanonicalKey is http.CanonicalHeaderKey(k) without an allocation when k
+// is already canonical or a common name in another case: k itself when it
+// is not a token, as net/http has it.
+func CanonicalKey(k string) string {
+	if !IsToken(k) {
+		return k
+	}
+	return canonicalKey(k)
+}
+
 // canonicalKey is textproto.CanonicalMIMEHeaderKey for a valid token k:
 // k itself when it already is canonical (no allocation), else an interned
 // common name or, at worst, a new string.
@@ -274,6 +284,8 @@ var common = func() map[string]string {
 		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
 		"X-Original-Method", "X-Original-Uri", "X-Original-Url", "X-Real-Ip",
 		"X-Request-Id",
+		// Connection tokens, canonicalised to find the fields they name.
+		"Close",
 	} {
 		m[k] = k
 	}

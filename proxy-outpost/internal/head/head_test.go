@@ -68,16 +68,18 @@ func TestFieldLine(t *testing.T) {
 	assert.False(t, FieldLine(""))
 }
 
-// FuzzCanonicalKey: for any token, canonicalKey is what textproto makes.
+// FuzzCanonicalKey: for any string, CanonicalKey is what net/http makes
+// (canonicalKey, for tokens, is what textproto makes).
 func FuzzCanonicalKey(f *testing.F) {
-	for _, seed := range []string{"host", "X-Original-URL", "www-authenticate", "a--b", strings.Repeat("ab-", 30)} {
+	for _, seed := range []string{"host", "X-Original-URL", "www-authenticate", "a--b", strings.Repeat("ab-", 30),
+		"keep-alive", "CLOSE", "uPgRaDe", "with space", "\u212aeep-alive", "close\u017f", ""} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, k string) {
-		if !IsToken(k) {
-			return
+		require.Equal(t, http.CanonicalHeaderKey(k), CanonicalKey(k))
+		if IsToken(k) {
+			require.Equal(t, textproto.CanonicalMIMEHeaderKey(k), canonicalKey(k))
 		}
-		require.Equal(t, textproto.CanonicalMIMEHeaderKey(k), canonicalKey(k))
 	})
 }
 
