@@ -413,6 +413,11 @@ func TestBenchmark(t *testing.T) {
 		rounds = n
 	}
 	profileDir := os.Getenv("PROXY_BENCH_PROFILE")
+	// PROXY_BENCH_PERF=<dir> records every process's CPU, kernel included,
+	// with perf during each setup's first round (perf report -i
+	// <dir>/p.perf.data --sort comm,sym): where the time the Go profile
+	// shows as syscalls goes, and what the other processes spend.
+	perfDir := os.Getenv("PROXY_BENCH_PERF")
 
 	appPort, authPort := freePort(t), freePort(t)
 	fwdPort, staticPort, inlinePort, directPort, outpostPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
@@ -585,6 +590,14 @@ entries:
 					cpuProfile(t, debugAddr, filepath.Join(profileDir, c.profileName+".pprof"), dur-time.Second)
 				}()
 			}
+			var perfDone chan struct{}
+			if round == 0 && perfDir != "" {
+				perfDone = make(chan struct{})
+				go func() {
+					defer close(perfDone)
+					perfRecord(t, filepath.Join(perfDir, c.key+".perf.data"), dur-time.Second)
+				}()
+			}
 			before := meter.read(t)
 			r := runWrk(t, wrk, c.name, c.url, c.host, c.cookie, dur)
 			after := meter.read(t)
@@ -593,6 +606,9 @@ entries:
 			}
 			if profiled != nil {
 				<-profiled
+			}
+			if perfDone != nil {
+				<-perfDone
 			}
 			t.Logf("round %d: %-38s %8.0f req/s  p50 %-9v p99 %v", round+1, c.name, r.rps, r.p50, r.p99)
 			c.results = append(c.results, r)
@@ -647,6 +663,15 @@ entries:
 	t.Log(report.String())
 	if out := os.Getenv("PROXY_BENCH_REPORT"); out != "" {
 		require.NoError(t, os.WriteFile(out, []byte(report.String()), 0o644))
+	}
+}
+
+// perfRecord samples every CPU's stacks over d into path.
+func perfRecord(t *testing.T, path string, d time.Duration) {
+	secs := strconv.Itoa(max(1, int(d.Seconds())))
+	out, err := exec.Command("perf", "record", "-a", "-g", "-q", "-o", path, "--", "sleep", secs).CombinedOutput()
+	if err != nil {
+		t.Errorf("perf record: %v: %s", err, out)
 	}
 }
 

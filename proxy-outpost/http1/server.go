@@ -35,6 +35,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/outpost-go/outposts/proxy-outpost/internal/head"
+	"github.com/outpost-go/outposts/proxy-outpost/internal/rawio"
 )
 
 // Defaults for Server's zero values.
@@ -182,7 +183,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
-	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, size), bw: bufio.NewWriterSize(nc, 4<<10)}
+	rw := rawio.Wrap(nc)
+	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(rw, size), bw: bufio.NewWriterSize(rw, 4<<10)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // idleOK reports whether an idle connection is still open and has
@@ -22,7 +23,8 @@ func (c *conn) idleOK() bool {
 	idle := false
 	_ = c.raw.Read(func(fd uintptr) bool {
 		var b [1]byte
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Raw: it returns at once (rawio says why that matters).
+		_, _, err := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 		idle = err == syscall.EAGAIN // nothing to read, and not closed
 		return true
 	})

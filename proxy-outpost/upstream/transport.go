@@ -28,6 +28,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/outpost-go/outposts/proxy-outpost/internal/rawio"
 )
 
 // Defaults for Options' zero values.
@@ -152,7 +154,8 @@ func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, e
 		}
 		nc = tc
 	}
-	return &conn{key: key, nc: nc, raw: rawConn(nc), br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, nil
+	rw := rawio.Wrap(nc)
+	return &conn{key: key, nc: nc, raw: rawConn(nc), br: bufio.NewReader(rw), bw: bufio.NewWriter(rw)}, nil
 }
 
 // put returns c to the pool, or closes it when the pool is full or c has
