@@ -6,14 +6,15 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
-// conn is a TCP socket read and written with raw system calls. A read
-// and a write may run at once (the runtime's poller serialises reads
-// with reads and writes with writes), so each has its own state; the
-// callbacks are made once, so a call does not allocate.
+// conn is a TCP socket read and written with raw system calls. As with a
+// net.Conn, a read and a write may run at once, and concurrent reads (or
+// writes) take turns: each direction has its own state, under its own
+// lock. The callbacks are made once, so a call does not allocate.
 type conn struct {
 	nc net.Conn
 	rc syscall.RawConn
@@ -23,6 +24,7 @@ type conn struct {
 
 // op is one direction's call in progress.
 type op struct {
+	mu  sync.Mutex
 	p   []byte
 	n   int
 	err syscall.Errno
@@ -60,6 +62,8 @@ func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
 	c.r.p, c.r.n, c.r.err = p, 0, 0
 	err := c.rc.Read(c.r.fn)
 	n, errno := c.r.n, c.r.err
@@ -95,6 +99,8 @@ func (c *conn) write(fd uintptr) bool {
 
 // Write writes all of p, waiting for the socket when its buffer is full.
 func (c *conn) Write(p []byte) (int, error) {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
 	c.w.p, c.w.n, c.w.err = p, 0, 0
 	var err error
 	if len(p) > 0 {

@@ -225,3 +225,33 @@ func BenchmarkWriteRead(b *testing.B) {
 		})
 	}
 }
+
+// Concurrent writers take turns, as on a net.Conn: every write arrives
+// whole.
+func TestConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	rw, nc, peer := pair(t)
+	const writers, size = 8, 64 << 10
+	done := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			_, err := rw.Write(bytes.Repeat([]byte{byte('a' + i)}, size))
+			done <- err
+		}()
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(peer)
+		got <- b
+	}()
+	for range writers {
+		require.NoError(t, <-done)
+	}
+	require.NoError(t, nc.CloseWrite())
+	b := <-got
+	require.Len(t, b, writers*size)
+	for off := 0; off < len(b); off += size {
+		chunk := b[off : off+size]
+		assert.Equal(t, bytes.Repeat(chunk[:1], size), chunk, "write at %d interleaved with another", off)
+	}
+}
