@@ -20,15 +20,21 @@ func (c *conn) idleOK() bool {
 	if c.raw == nil {
 		return true
 	}
-	idle := false
-	_ = c.raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		// Raw: it returns at once (rawio says why that matters).
-		_, _, err := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		idle = err == syscall.EAGAIN // nothing to read, and not closed
-		return true
-	})
-	return idle
+	if c.peekFn == nil {
+		// Made once per connection: a closure per call would allocate.
+		c.peekFn = c.peek
+	}
+	_ = c.raw.Read(c.peekFn)
+	return c.idle
+}
+
+// peek sets idle: nothing to read on the socket, and not closed.
+func (c *conn) peek(fd uintptr) bool {
+	var b [1]byte
+	// Raw: it returns at once (rawio says why that matters).
+	_, _, err := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	c.idle = err == syscall.EAGAIN
+	return true
 }
 
 // rawConn is nc's socket for idleOK, looked up once per connection

@@ -87,6 +87,8 @@ type conn struct {
 	key      poolKey
 	nc       net.Conn
 	raw      syscall.RawConn // nc's socket, for idleOK; nil without one
+	peekFn   func(fd uintptr) bool
+	idle     bool // the last peek's answer
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time

@@ -8,6 +8,7 @@
 package head
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 )
@@ -53,10 +54,14 @@ func IsToken(s string) bool {
 // BlankLine returns the end of the first "\n\n" or "\n\r\n" at or after
 // from, or -1: where a head ends.
 func BlankLine(b []byte, from int) int {
-	for i := from; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+	for i := max(from, 0); i < len(b); i++ {
+		// IndexByte jumps to the next LF with vector instructions: a head
+		// is mostly long lines.
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl < 0 {
+			return -1
 		}
+		i += nl
 		if i+1 < len(b) && b[i+1] == '\n' {
 			return i + 2
 		}

@@ -117,3 +117,31 @@ func TestBlankLine(t *testing.T) {
 		})
 	}
 }
+
+// blankLineBytes is BlankLine as a plain loop over every byte, the
+// reference FuzzBlankLine holds the faster one to.
+func blankLineBytes(b []byte, from int) int {
+	for i := max(from, 0); i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		if i+1 < len(b) && b[i+1] == '\n' {
+			return i + 2
+		}
+		if i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n' {
+			return i + 3
+		}
+	}
+	return -1
+}
+
+func FuzzBlankLine(f *testing.F) {
+	for _, seed := range []string{"", "a\n\nb", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "a\n\r\r\n", "\n\r\n", "a\n \n\n"} {
+		for _, from := range []int{-1, 0, 1, 3} {
+			f.Add([]byte(seed), from)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, from int) {
+		require.Equal(t, blankLineBytes(b, from), BlankLine(b, from))
+	})
+}
