@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,6 +233,9 @@ type wrkResult struct {
 	requests float64
 	// cpu is CPU time per request (µs) of each process group, by name.
 	cpu map[string]float64
+	// sleeps are voluntary context switches per request of each process
+	// group: how often its threads waited, each wait ended by a wake-up.
+	sleeps map[string]float64
 }
 
 var (
@@ -254,6 +258,10 @@ func runWrk(t *testing.T, bin, name, u, host, cookie string, dur time.Duration) 
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	wrkCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	var wrkSleeps float64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		wrkSleeps = float64(ru.Nvcsw)
+	}
 	require.NotContains(t, string(out), "Non-2xx", "%s: some requests failed:\n%s", name, out)
 	m := wrkRPS.FindSubmatch(out)
 	require.NotNil(t, m, "%s", out)
@@ -263,7 +271,9 @@ func runWrk(t *testing.T, bin, name, u, host, cookie string, dur time.Duration) 
 	require.NotNil(t, n, "%s", out)
 	requests, err := strconv.ParseFloat(string(n[1]), 64)
 	require.NoError(t, err)
-	r := wrkResult{rps: rps, requests: requests, cpu: map[string]float64{"wrk": float64(wrkCPU.Microseconds()) / requests}}
+	r := wrkResult{rps: rps, requests: requests,
+		cpu:    map[string]float64{"wrk": float64(wrkCPU.Microseconds()) / requests},
+		sleeps: map[string]float64{"wrk": wrkSleeps / requests}}
 	for _, p := range wrkP.FindAllSubmatch(out, -1) {
 		d, err := time.ParseDuration(string(p[2]))
 		require.NoError(t, err, "%s", out)
@@ -279,9 +289,14 @@ func runWrk(t *testing.T, bin, name, u, host, cookie string, dur time.Duration) 
 // clockTicks is Linux's USER_HZ, the unit of /proc/<pid>/stat's times.
 const clockTicks = 100
 
-// cpuTime is the user and system CPU time of pid and of its children
-// (nginx's workers), from /proc.
-func cpuTime(pid int) (time.Duration, error) {
+// usage is what cpuMeter reads of a process group.
+type usage struct {
+	cpu    time.Duration
+	sleeps int64 // voluntary context switches of every thread
+}
+
+// groupPids are pid and its children (nginx's workers).
+func groupPids(pid int) []int {
 	pids := []int{pid}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
 		for _, f := range strings.Fields(string(b)) {
@@ -290,27 +305,49 @@ func cpuTime(pid int) (time.Duration, error) {
 			}
 		}
 	}
+	return pids
+}
+
+// readUsage is the user and system CPU time and the voluntary context
+// switches of pid and of its children, from /proc.
+func readUsage(pid int) (usage, error) {
+	var u usage
 	var ticks int64
-	for _, p := range pids {
+	for _, p := range groupPids(pid) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
 		if err != nil {
-			return 0, fmt.Errorf("cpu time of %d: %w", p, err)
+			return u, fmt.Errorf("cpu time of %d: %w", p, err)
 		}
 		// The fields after the command name, which may hold spaces: state
 		// is the first, utime and stime the 12th and 13th.
 		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 		if len(f) < 13 {
-			return 0, fmt.Errorf("cpu time of %d: short stat", p)
+			return u, fmt.Errorf("cpu time of %d: short stat", p)
 		}
 		for _, v := range f[11:13] {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("cpu time of %d: %w", p, err)
+				return u, fmt.Errorf("cpu time of %d: %w", p, err)
 			}
 			ticks += n
 		}
+		// Per thread: a process's own status counts its main thread only.
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", p))
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			if err != nil {
+				continue // the thread ended
+			}
+			for line := range strings.Lines(string(b)) {
+				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					u.sleeps += n
+				}
+			}
+		}
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	u.cpu = time.Duration(ticks) * time.Second / clockTicks
+	return u, nil
 }
 
 // cpuMeter reads the CPU time of named process groups.
@@ -324,13 +361,13 @@ func (m *cpuMeter) add(name string, pid int) {
 	m.pids[name] = pid
 }
 
-func (m *cpuMeter) read(t *testing.T) map[string]time.Duration {
+func (m *cpuMeter) read(t *testing.T) map[string]usage {
 	t.Helper()
-	out := map[string]time.Duration{}
+	out := map[string]usage{}
 	for name, pid := range m.pids {
-		d, err := cpuTime(pid)
+		u, err := readUsage(pid)
 		require.NoError(t, err)
-		out[name] = d
+		out[name] = u
 	}
 	return out
 }
@@ -347,16 +384,22 @@ type benchCase struct {
 func (c *benchCase) median() wrkResult {
 	var rps []float64
 	var p50, p99 []time.Duration
-	cpu := map[string][]float64{}
+	cpu, sleeps := map[string][]float64{}, map[string][]float64{}
 	for _, r := range c.results {
 		rps, p50, p99 = append(rps, r.rps), append(p50, r.p50), append(p99, r.p99)
 		for k, v := range r.cpu {
 			cpu[k] = append(cpu[k], v)
 		}
+		for k, v := range r.sleeps {
+			sleeps[k] = append(sleeps[k], v)
+		}
 	}
-	m := wrkResult{rps: median(rps), p50: median(p50), p99: median(p99), cpu: map[string]float64{}}
+	m := wrkResult{rps: median(rps), p50: median(p50), p99: median(p99), cpu: map[string]float64{}, sleeps: map[string]float64{}}
 	for k, v := range cpu {
 		m.cpu[k] = median(v)
+	}
+	for k, v := range sleeps {
+		m.sleeps[k] = median(v)
 	}
 	return m
 }
@@ -601,8 +644,9 @@ entries:
 			before := meter.read(t)
 			r := runWrk(t, wrk, c.name, c.url, c.host, c.cookie, dur)
 			after := meter.read(t)
-			for name, d := range after {
-				r.cpu[name] = float64((d - before[name]).Microseconds()) / r.requests
+			for name, u := range after {
+				r.cpu[name] = float64((u.cpu - before[name].cpu).Microseconds()) / r.requests
+				r.sleeps[name] = float64(u.sleeps-before[name].sleeps) / r.requests
 			}
 			if profiled != nil {
 				<-profiled
@@ -628,19 +672,26 @@ entries:
 		}
 		fmt.Fprintf(&report, "  %-4s %-37s %9.0f %9s %9s   %s\n", "("+c.key+")", c.name, m.rps, m.p50.Round(10*time.Microsecond), m.p99.Round(10*time.Microsecond), strings.Join(per, " "))
 	}
-	fmt.Fprintf(&report, "  CPU time per request (µs; all processes share the 2 cores):\n  %-42s", "")
-	for _, n := range meter.names {
-		fmt.Fprintf(&report, " %12s", n)
-	}
-	fmt.Fprintln(&report)
-	for _, c := range cases {
-		m := c.median()
-		fmt.Fprintf(&report, "  %-4s %-37s", "("+c.key+")", c.name)
+	perProcess := func(title string, value func(wrkResult) map[string]float64, format string) {
+		fmt.Fprintf(&report, "  %s:\n  %-42s", title, "")
 		for _, n := range meter.names {
-			fmt.Fprintf(&report, " %12.1f", m.cpu[n])
+			fmt.Fprintf(&report, " %12s", n)
 		}
 		fmt.Fprintln(&report)
+		for _, c := range cases {
+			v := value(c.median())
+			fmt.Fprintf(&report, "  %-4s %-37s", "("+c.key+")", c.name)
+			for _, n := range meter.names {
+				fmt.Fprintf(&report, " "+format, v[n])
+			}
+			fmt.Fprintln(&report)
+		}
 	}
+	perProcess("CPU time per request (µs; all processes share the 2 cores)", func(r wrkResult) map[string]float64 { return r.cpu }, "%12.1f")
+	// A process that waits more often per request handles fewer requests
+	// per wake-up: each wait costs a switch and, for the writer that
+	// wakes it, the wake-up inside its write.
+	perProcess("voluntary context switches (waits) per request", func(r wrkResult) map[string]float64 { return r.sleeps }, "%12.2f")
 	ratio := func(label string, a, b *benchCase, target string) {
 		rs := ratios(a, b)
 		var per []string
