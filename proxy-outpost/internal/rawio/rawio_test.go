@@ -116,29 +116,30 @@ func TestReadWhileWriting(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	t.Run("read deadline", func(t *testing.T) {
-		t.Parallel()
-		rw, nc, _ := pair(t)
-		require.NoError(t, nc.SetReadDeadline(time.Now().Add(-time.Second)))
-		_, err := rw.Read(make([]byte, 1))
-		var ne net.Error
-		require.ErrorAs(t, err, &ne)
-		assert.True(t, ne.Timeout())
-		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
-		var oe *net.OpError
-		require.ErrorAs(t, err, &oe)
-		assert.Equal(t, "read", oe.Op)
-	})
-	t.Run("write deadline", func(t *testing.T) {
-		t.Parallel()
-		rw, nc, _ := pair(t)
-		require.NoError(t, nc.SetWriteDeadline(time.Now().Add(-time.Second)))
-		_, err := rw.Write([]byte("x"))
-		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
-		var oe *net.OpError
-		require.ErrorAs(t, err, &oe)
-		assert.Equal(t, "write", oe.Op)
-	})
+	deadlines := []struct {
+		name string
+		set  func(*net.TCPConn, time.Time) error
+		call func(io.ReadWriter) error
+		op   string
+	}{
+		{"read deadline", (*net.TCPConn).SetReadDeadline, func(rw io.ReadWriter) error { _, err := rw.Read(make([]byte, 1)); return err }, "read"},
+		{"write deadline", (*net.TCPConn).SetWriteDeadline, func(rw io.ReadWriter) error { _, err := rw.Write([]byte("x")); return err }, "write"},
+	}
+	for _, tc := range deadlines {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rw, nc, _ := pair(t)
+			require.NoError(t, tc.set(nc, time.Now().Add(-time.Second)))
+			err := tc.call(rw)
+			var ne net.Error
+			require.ErrorAs(t, err, &ne)
+			assert.True(t, ne.Timeout())
+			assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+			var oe *net.OpError
+			require.ErrorAs(t, err, &oe, "a *net.OpError, as net.Conn returns")
+			assert.Equal(t, tc.op, oe.Op)
+		})
+	}
 	t.Run("closed", func(t *testing.T) {
 		t.Parallel()
 		rw, nc, _ := pair(t)
