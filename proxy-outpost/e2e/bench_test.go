@@ -350,7 +350,7 @@ func readUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-// cpuMeter reads the CPU time of named process groups.
+// cpuMeter reads the CPU time and waits of named process groups.
 type cpuMeter struct {
 	names []string
 	pids  map[string]int

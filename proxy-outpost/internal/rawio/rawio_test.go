@@ -78,14 +78,16 @@ func TestReadWrite(t *testing.T) {
 }
 
 // A write larger than the socket buffers waits for the reader (the
-// EAGAIN path) and arrives whole.
+// EAGAIN path) and arrives whole. The buffers are pinned to 64 KiB, so
+// a 4 MiB write finds them full many times, whatever the reader's pace.
 func TestWriteWaitsForRoom(t *testing.T) {
 	t.Parallel()
 	rw, nc, peer := pair(t)
+	require.NoError(t, nc.SetWriteBuffer(64<<10))
+	require.NoError(t, peer.SetReadBuffer(64<<10))
 	want := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
 	got := make(chan []byte, 1)
 	go func() {
-		time.Sleep(10 * time.Millisecond) // let the writer fill the buffers first
 		b, _ := io.ReadAll(peer)
 		got <- b
 	}()
