@@ -22,6 +22,7 @@ type slowHandler struct {
 	release   chan struct{}
 	abandoned atomic.Int32
 	closed    atomic.Int32
+	srv       *Server
 }
 
 func (h *slowHandler) Open(*ConnInfo) Session { return &slowSession{h: h} }
@@ -59,6 +60,7 @@ func serve(t *testing.T, opts Options) (string, *slowHandler) {
 	opts.Handler = h
 	opts.Logger = zerolog.Nop()
 	srv := New(opts)
+	h.srv = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -233,7 +235,9 @@ func TestLimits(t *testing.T) {
 	t.Log("an idle connection is closed with a notice")
 	id, op, code = c.read()
 	assert.Equal(t, []any{int64(0), message.OpExtendedResponse, int64(52)}, []any{id, op, code})
-	require.Eventually(t, func() bool { return h.closed.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
+	// The server frees the connection's slot after the session's Close, so
+	// wait for the slot too, or the next dial may be refused as busy.
+	require.Eventually(t, func() bool { return h.closed.Load() == 1 && h.srv.conns.Load() == 0 }, 10*time.Second, 10*time.Millisecond)
 
 	t.Log("a running search keeps the connection from idling out")
 	c3 := dial(t, addr)
