@@ -461,6 +461,11 @@ func TestBenchmark(t *testing.T) {
 	// <dir>/p.perf.data --sort comm,sym): where the time the Go profile
 	// shows as syscalls goes, and what the other processes spend.
 	perfDir := os.Getenv("PROXY_BENCH_PERF")
+	for _, dir := range []string{profileDir, perfDir} {
+		if dir != "" {
+			require.NoError(t, os.MkdirAll(dir, 0o755), "the profile directory")
+		}
+	}
 
 	appPort, authPort := freePort(t), freePort(t)
 	fwdPort, staticPort, inlinePort, directPort, outpostPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
