@@ -236,6 +236,9 @@ type wrkResult struct {
 	// sleeps are voluntary context switches per request of each process
 	// group: how often its threads waited, each wait ended by a wake-up.
 	sleeps map[string]float64
+	// preempts are involuntary context switches per request: the kernel
+	// took the processor from a thread that could have gone on.
+	preempts map[string]float64
 }
 
 var (
@@ -258,9 +261,9 @@ func runWrk(t *testing.T, bin, name, u, host, cookie string, dur time.Duration) 
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	wrkCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	var wrkSleeps float64
+	var wrkSleeps, wrkPreempts float64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		wrkSleeps = float64(ru.Nvcsw)
+		wrkSleeps, wrkPreempts = float64(ru.Nvcsw), float64(ru.Nivcsw)
 	}
 	require.NotContains(t, string(out), "Non-2xx", "%s: some requests failed:\n%s", name, out)
 	m := wrkRPS.FindSubmatch(out)
@@ -272,8 +275,9 @@ func runWrk(t *testing.T, bin, name, u, host, cookie string, dur time.Duration) 
 	requests, err := strconv.ParseFloat(string(n[1]), 64)
 	require.NoError(t, err)
 	r := wrkResult{rps: rps, requests: requests,
-		cpu:    map[string]float64{"wrk": float64(wrkCPU.Microseconds()) / requests},
-		sleeps: map[string]float64{"wrk": wrkSleeps / requests}}
+		cpu:      map[string]float64{"wrk": float64(wrkCPU.Microseconds()) / requests},
+		sleeps:   map[string]float64{"wrk": wrkSleeps / requests},
+		preempts: map[string]float64{"wrk": wrkPreempts / requests}}
 	for _, p := range wrkP.FindAllSubmatch(out, -1) {
 		d, err := time.ParseDuration(string(p[2]))
 		require.NoError(t, err, "%s", out)
@@ -291,8 +295,9 @@ const clockTicks = 100
 
 // usage is what cpuMeter reads of a process group.
 type usage struct {
-	cpu    time.Duration
-	sleeps int64 // voluntary context switches of every thread
+	cpu      time.Duration
+	sleeps   int64 // voluntary context switches of every thread
+	preempts int64 // involuntary ones
 }
 
 // groupPids are pid and its children (nginx's workers).
@@ -342,6 +347,9 @@ func readUsage(pid int) (usage, error) {
 				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
 					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 					u.sleeps += n
+				} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					u.preempts += n
 				}
 			}
 		}
@@ -384,7 +392,7 @@ type benchCase struct {
 func (c *benchCase) median() wrkResult {
 	var rps []float64
 	var p50, p99 []time.Duration
-	cpu, sleeps := map[string][]float64{}, map[string][]float64{}
+	cpu, sleeps, preempts := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for _, r := range c.results {
 		rps, p50, p99 = append(rps, r.rps), append(p50, r.p50), append(p99, r.p99)
 		for k, v := range r.cpu {
@@ -393,13 +401,19 @@ func (c *benchCase) median() wrkResult {
 		for k, v := range r.sleeps {
 			sleeps[k] = append(sleeps[k], v)
 		}
+		for k, v := range r.preempts {
+			preempts[k] = append(preempts[k], v)
+		}
 	}
-	m := wrkResult{rps: median(rps), p50: median(p50), p99: median(p99), cpu: map[string]float64{}, sleeps: map[string]float64{}}
+	m := wrkResult{rps: median(rps), p50: median(p50), p99: median(p99), cpu: map[string]float64{}, sleeps: map[string]float64{}, preempts: map[string]float64{}}
 	for k, v := range cpu {
 		m.cpu[k] = median(v)
 	}
 	for k, v := range sleeps {
 		m.sleeps[k] = median(v)
+	}
+	for k, v := range preempts {
+		m.preempts[k] = median(v)
 	}
 	return m
 }
@@ -652,6 +666,7 @@ entries:
 			for name, u := range after {
 				r.cpu[name] = float64((u.cpu - before[name].cpu).Microseconds()) / r.requests
 				r.sleeps[name] = float64(u.sleeps-before[name].sleeps) / r.requests
+				r.preempts[name] = float64(u.preempts-before[name].preempts) / r.requests
 			}
 			if profiled != nil {
 				<-profiled
@@ -697,6 +712,9 @@ entries:
 	// per wake-up: each wait costs a switch and, for the writer that
 	// wakes it, the wake-up inside its write.
 	perProcess("voluntary context switches (waits) per request", func(r wrkResult) map[string]float64 { return r.sleeps }, "%12.2f")
+	// A thread preempted with work in hand delays the requests it holds
+	// until its next time slice: the tail (p99) more than the median.
+	perProcess("involuntary context switches (preemptions) per request", func(r wrkResult) map[string]float64 { return r.preempts }, "%12.3f")
 	ratio := func(label string, a, b *benchCase, target string) {
 		rs := ratios(a, b)
 		var per []string
