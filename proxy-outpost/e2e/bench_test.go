@@ -313,8 +313,8 @@ func groupPids(pid int) []int {
 	return pids
 }
 
-// readUsage is the user and system CPU time and the voluntary context
-// switches of pid and of its children, from /proc.
+// readUsage is the user and system CPU time and the voluntary and
+// involuntary context switches of pid and of its children, from /proc.
 func readUsage(pid int) (usage, error) {
 	var u usage
 	var ticks int64
@@ -358,7 +358,8 @@ func readUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-// cpuMeter reads the CPU time and waits of named process groups.
+// cpuMeter reads the CPU time, waits and preemptions of named process
+// groups.
 type cpuMeter struct {
 	names []string
 	pids  map[string]int
@@ -392,28 +393,26 @@ type benchCase struct {
 func (c *benchCase) median() wrkResult {
 	var rps []float64
 	var p50, p99 []time.Duration
-	cpu, sleeps, preempts := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for _, r := range c.results {
 		rps, p50, p99 = append(rps, r.rps), append(p50, r.p50), append(p99, r.p99)
-		for k, v := range r.cpu {
-			cpu[k] = append(cpu[k], v)
-		}
-		for k, v := range r.sleeps {
-			sleeps[k] = append(sleeps[k], v)
-		}
-		for k, v := range r.preempts {
-			preempts[k] = append(preempts[k], v)
+	}
+	return wrkResult{rps: median(rps), p50: median(p50), p99: median(p99),
+		cpu:      c.perProcessMedian(func(r wrkResult) map[string]float64 { return r.cpu }),
+		sleeps:   c.perProcessMedian(func(r wrkResult) map[string]float64 { return r.sleeps }),
+		preempts: c.perProcessMedian(func(r wrkResult) map[string]float64 { return r.preempts })}
+}
+
+// perProcessMedian is the median over the rounds of one per-process value.
+func (c *benchCase) perProcessMedian(value func(wrkResult) map[string]float64) map[string]float64 {
+	rounds := map[string][]float64{}
+	for _, r := range c.results {
+		for k, v := range value(r) {
+			rounds[k] = append(rounds[k], v)
 		}
 	}
-	m := wrkResult{rps: median(rps), p50: median(p50), p99: median(p99), cpu: map[string]float64{}, sleeps: map[string]float64{}, preempts: map[string]float64{}}
-	for k, v := range cpu {
-		m.cpu[k] = median(v)
-	}
-	for k, v := range sleeps {
-		m.sleeps[k] = median(v)
-	}
-	for k, v := range preempts {
-		m.preempts[k] = median(v)
+	m := map[string]float64{}
+	for k, v := range rounds {
+		m[k] = median(v)
 	}
 	return m
 }
